@@ -1,0 +1,22 @@
+# The two commands of the README. Each creates its own virtual environment in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+demo: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/python experiments/demo.py
+
+test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python experiments/bench_operators.py

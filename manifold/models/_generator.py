@@ -1,0 +1,112 @@
+"""The generator interface every solver and geometry routine meets: ``G(h)`` for ``h`` in ``R^k``.
+
+Anything that maps latent vectors to images can be a generator for manifold's solvers and
+geometry tools: a plain callable works where ``latent_dim`` is passed explicitly. The
+:class:`Generator` class below is the canonical form: a JAX pytree whose parameters are
+leaves, so it can be passed *into* ``jit``-compiled solvers as an argument (no recompilation
+when only the weights change) and differentiated with ``jacfwd`` / ``jvp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Generator", "latent_dim_of", "image_shape_of"]
+
+
+@jax.tree_util.register_pytree_node_class
+class Generator:
+    """A generator ``G: R^k -> R^{image_shape}``, batched over leading axes of ``h``.
+
+    Args:
+      apply: ``apply(params, h)`` mapping a batch of latents ``(B, k)`` to images
+        ``(B, *image_shape)``. Must be a pure JAX function.
+      params: pytree of parameters (arrays), passed to ``apply``.
+      latent_dim: ``k``.
+      image_shape: shape of one image.
+      encode: optional ``encode(params, x)`` mapping images ``(B, *image_shape)`` to latents
+        ``(B, k)`` (a VAE encoder's mean, an autoencoder's code).
+      name: a label for reprs and error messages.
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[Any, jax.Array], jax.Array],
+        params: Any,
+        *,
+        latent_dim: int,
+        image_shape: tuple[int, ...],
+        encode: Callable[[Any, jax.Array], jax.Array] | None = None,
+        name: str = "generator",
+    ):
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
+        self.apply = apply
+        self.params = params
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.encode_apply = encode
+        self.name = name
+
+    def tree_flatten(self):
+        static = (self.apply, self.latent_dim, self.image_shape, self.encode_apply, self.name)
+        return (self.params,), static
+
+    @classmethod
+    def tree_unflatten(cls, static, children):
+        apply, latent_dim, image_shape, encode, name = static
+        return cls(apply, children[0], latent_dim=latent_dim, image_shape=image_shape, encode=encode, name=name)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        """``G(h)`` for ``h`` of shape ``(k,)`` (one image) or ``(batch, k)`` (a batch)."""
+        h = jnp.asarray(h)
+        if h.ndim not in (1, 2) or h.shape[-1] != self.latent_dim:
+            raise ValueError(f"h: expected shape ({self.latent_dim},) or (batch, {self.latent_dim}), got {h.shape}")
+        if h.ndim == 1:
+            return self.apply(self.params, h[None])[0]
+        return self.apply(self.params, h)
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.encode_apply is not None
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        """Latent code of image(s) ``x`` of shape ``image_shape`` or ``(batch, *image_shape)``."""
+        if self.encode_apply is None:
+            raise ValueError(f"G: generator '{self.name}' has no encoder")
+        x = jnp.asarray(x)
+        n = len(self.image_shape)
+        if x.shape[x.ndim - n :] != self.image_shape or x.ndim not in (n, n + 1):
+            raise ValueError(f"x: expected shape {self.image_shape} or (batch, *{self.image_shape}), got {x.shape}")
+        if x.ndim == n:
+            return self.encode_apply(self.params, x[None])[0]
+        return self.encode_apply(self.params, x)
+
+    def __repr__(self) -> str:
+        return f"Generator(name={self.name!r}, latent_dim={self.latent_dim}, image_shape={self.image_shape})"
+
+
+def latent_dim_of(G: Callable, latent_dim: int | None = None) -> int:
+    """``G.latent_dim`` when ``G`` has it, else the ``latent_dim`` argument.
+
+    Raises:
+      ValueError: when neither is available, or they disagree.
+    """
+    own = getattr(G, "latent_dim", None)
+    if own is None and latent_dim is None:
+        raise ValueError("latent_dim: G has no latent_dim attribute, so pass latent_dim explicitly")
+    if own is not None and latent_dim is not None and int(own) != int(latent_dim):
+        raise ValueError(f"latent_dim: G.latent_dim is {own} but latent_dim={latent_dim} was passed")
+    return int(own if own is not None else latent_dim)
+
+
+def image_shape_of(G: Callable, latent_dim: int) -> tuple[int, ...]:
+    """``G.image_shape`` when ``G`` has it, else the shape of ``G(zeros(k))`` (traced, not run)."""
+    own = getattr(G, "image_shape", None)
+    if own is not None:
+        return tuple(own)
+    return tuple(jax.eval_shape(G, jax.ShapeDtypeStruct((latent_dim,), jnp.float32)).shape)
