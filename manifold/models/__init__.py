@@ -1,5 +1,21 @@
 """Generators ``G: h -> x`` (autoencoder, VAE, GAN) and the interface solvers rely on."""
 
+from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator, image_shape_of, latent_dim_of
+from manifold.models._io import SHIPPED, checkpoints_dir, load_generator, read_model_card
+from manifold.models._nets import GAN, VAE, AutoEncoder, build_model
 
-__all__ = ["Generator", "image_shape_of", "latent_dim_of"]
+__all__ = [
+    "GAN",
+    "VAE",
+    "AutoEncoder",
+    "Generator",
+    "ModelConfig",
+    "SHIPPED",
+    "build_model",
+    "checkpoints_dir",
+    "image_shape_of",
+    "latent_dim_of",
+    "load_generator",
+    "read_model_card",
+]

@@ -1,0 +1,1 @@
+"""Configuration dataclasses of the experiment scripts."""

@@ -1,0 +1,51 @@
+"""Training data: lung EIT phantoms, MNI152 MRI slices, anomaly phantoms, caching and batching.
+
+Every generator takes an explicit ``jax.random`` key and returns ``(images, info)``:
+
+* :func:`lung_phantoms` -- ``(images, params)``, thorax ventilation images from 8 parameters.
+* :func:`mri_slices` -- ``(images, slice_index)``, MNI152 T1 slices, disjoint train/test splits.
+* :func:`anomaly_phantoms` -- ``(images, anomaly_mask)``, disk + rectangle with a small anomaly.
+* :func:`rotations` -- one image turned by many angles (the rotated-image manifold).
+
+:func:`cached` stores any of them as ``.npz``; :func:`batches` feeds a jitted train step.
+"""
+
+from manifold.data.batching import batches, num_batches
+from manifold.data.cache import cache_path, cached, default_cache_dir
+from manifold.data.lung import (
+    LUNG_PARAM_NAMES,
+    LUNG_PARAM_RANGES,
+    LUNG_VALUE_RANGE,
+    lung_param_names,
+    lung_phantom_from_params,
+    lung_phantoms,
+    sample_lung_params,
+)
+from manifold.data.mri import MNI152_T1_FILENAME, mni152_path, mri_slice_indices, mri_slices, mri_volume
+from manifold.data.shapes import anomaly_phantoms, rotations
+
+__all__ = [
+    # lung EIT phantoms
+    "LUNG_PARAM_NAMES",
+    "LUNG_PARAM_RANGES",
+    "LUNG_VALUE_RANGE",
+    "lung_param_names",
+    "lung_phantom_from_params",
+    "lung_phantoms",
+    "sample_lung_params",
+    # MRI slices
+    "MNI152_T1_FILENAME",
+    "mni152_path",
+    "mri_slice_indices",
+    "mri_slices",
+    "mri_volume",
+    # anomaly phantoms and rotations
+    "anomaly_phantoms",
+    "rotations",
+    # caching and batching
+    "batches",
+    "cache_path",
+    "cached",
+    "default_cache_dir",
+    "num_batches",
+]

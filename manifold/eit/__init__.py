@@ -1,0 +1,35 @@
+"""Electrical impedance tomography: meshes, P1 FEM (complete and point electrode models),
+protocols, the image <-> mesh map, the image-space model and classical reconstructions.
+
+Example::
+
+    from manifold.eit import EITModel
+
+    model = EITModel(16, image_size=64)              # thorax mesh, CEM, adjacent protocol
+    sigma = model.conductivity(delta)                # 1 + delta inside the body
+    v = model.forward(sigma)                         # (208,) boundary voltages
+    A = model.linearized()                           # Δv ≈ A(Δσ), a LinearOperator
+"""
+
+from manifold.eit.fem import FEM, local_stiffness
+from manifold.eit.image_map import ImageMeshMap, body_mask
+from manifold.eit.mesh import EITMesh, disk_mesh, mesh_from_arrays, thorax_mesh
+from manifold.eit.model import EITLinearized, EITModel
+from manifold.eit.protocol import Protocol
+from manifold.eit.reconstruct import gauss_newton, one_step_tikhonov
+
+__all__ = [
+    "FEM",
+    "EITLinearized",
+    "EITMesh",
+    "EITModel",
+    "ImageMeshMap",
+    "Protocol",
+    "body_mask",
+    "disk_mesh",
+    "gauss_newton",
+    "local_stiffness",
+    "mesh_from_arrays",
+    "one_step_tikhonov",
+    "thorax_mesh",
+]

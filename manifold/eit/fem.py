@@ -1,0 +1,281 @@
+r"""P1 finite elements for the EIT forward problem: complete and point electrode models.
+
+The potential ``u`` solves ``-∇·(σ ∇u) = 0`` in the body with one conductivity ``σ_e`` per
+triangle. With P1 hat functions ``φ_i`` the stiffness matrix is
+
+.. math::  K(σ) = \sum_e σ_e K_e,   (K_e)_{ij} = |T_e| ∇φ_i·∇φ_j   (a 3 x 3 block of element e),
+
+assembled densely with one vectorised scatter-add (a few thousand nodes: a dense Cholesky
+factorisation is fast and all excitations share it).
+
+**Complete electrode model** (Somersalo, Cheney, Isaacson 1992), unknowns ``(u, U)`` with the
+electrode potentials ``U ∈ R^L``, contact impedances ``z_l`` and electrode arcs ``e_l``:
+
+.. math::
+   \begin{pmatrix} K(σ) + B & C \\ C^T & D \end{pmatrix}
+   \begin{pmatrix} u \\ U \end{pmatrix} = \begin{pmatrix} 0 \\ I \end{pmatrix},\quad
+   B_{ij} = \sum_l \frac1{z_l}\int_{e_l} φ_i φ_j,\;
+   C_{il} = -\frac1{z_l}\int_{e_l} φ_i,\; D = \mathrm{diag}(|e_l| / z_l).
+
+The matrix is singular (constants); we ground with ``ΣU = 0`` by adding ``c 1 1^T`` to the
+``D`` block: for currents with ``ΣI = 0`` the solution of the modified SPD system has ``ΣU = 0``
+and solves the original one.
+
+**Point-electrode model** (pyEIT's model): current ``±1`` enters at one node per electrode,
+``K(σ) u = b``, grounded by replacing row and column of a reference node by the identity.
+
+In both models the system matrix ``A(σ)`` is symmetric and the electrode readout equals the
+current injection ``R`` (``U = R^T x``), so the measurement ``v_k = p_k^T R^T A^{-1} R I_{i_k}``
+for pattern ``p_k`` and excitation currents ``I_{i_k}``, and the sensitivity is
+
+.. math::  \frac{∂ v_k}{∂ σ_e} = -\, w_k^T K_e\, u_{i_k},\qquad u_i = A^{-1} R I_i,\;
+           w_k = A^{-1} R p_k
+
+(lead fields), the derivative itself, i.e. ``Δv ≈ J Δσ``. pyEIT's ``compute_jac`` returns the
+opposite sign, ``-∂v/∂σ``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold.eit.mesh import EITMesh
+from manifold.eit.protocol import Protocol
+
+__all__ = ["FEM", "local_stiffness"]
+
+
+def local_stiffness(nodes: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Unit-conductivity P1 element stiffness matrices, ``(n_elements, 3, 3)`` float64.
+
+    ``(K_e)_{ij} = |T_e| ∇φ_i·∇φ_j = s_i·s_j / (4 |T_e|)`` with the edge vectors ``s_i``
+    opposite to node ``i``.
+    """
+    p = np.asarray(nodes, dtype=np.float64)[triangles]  # (M, 3, 2)
+    s = p[:, [2, 0, 1]] - p[:, [1, 2, 0]]  # edge opposite node i
+    area = 0.5 * (s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0])
+    return np.einsum("eid,ejd->eij", s, s) / (4.0 * area[:, None, None])
+
+
+class FEM:
+    """The EIT forward map ``σ (per element) -> v (per measurement)`` on one mesh and protocol.
+
+    All methods are jit-compiled once per input shape/dtype and take element conductivities
+    ``sigma`` of shape ``(n_elements,)``; the computation dtype follows ``sigma`` (float32, or
+    float64 when x64 is enabled). ``jax.grad``, ``jax.jacfwd``, ``jax.jacrev`` and ``jax.vmap``
+    apply to :meth:`forward`.
+
+    Args:
+      mesh: the :class:`EITMesh`.
+      protocol: the :class:`Protocol` (default: adjacent, ``Protocol.adjacent(L)``).
+      model: ``"cem"`` (complete electrode model) or ``"point"`` (point electrodes, pyEIT).
+      contact_impedance: ``z_l`` of the CEM, a positive scalar or ``(L,)`` array (ignored for
+        ``"point"``).
+      ref_node: grounded node of the point model (default: a node not on an electrode).
+
+    Raises:
+      ValueError: for an unknown model, a protocol using more electrodes than the mesh has,
+        electrodes without a boundary edge in the CEM, or non-positive contact impedances.
+    """
+
+    def __init__(
+        self,
+        mesh: EITMesh,
+        protocol: Protocol | None = None,
+        *,
+        model: str = "cem",
+        contact_impedance: float | np.ndarray = 0.01,
+        ref_node: int | None = None,
+    ):
+        if not isinstance(mesh, EITMesh):
+            raise TypeError(f"mesh: expected an EITMesh, got {type(mesh).__name__}")
+        L = mesh.n_electrodes
+        protocol = Protocol.adjacent(L) if protocol is None else protocol
+        if not isinstance(protocol, Protocol):
+            raise TypeError(f"protocol: expected a Protocol, got {type(protocol).__name__}")
+        if protocol.n_electrodes != L:
+            raise ValueError(
+                f"protocol: uses {protocol.n_electrodes} electrodes but the mesh has {L} (n_electrodes must match)"
+            )
+        if model not in ("cem", "point"):
+            raise ValueError(f"model: expected 'cem' or 'point', got {model!r}")
+        self.mesh, self.protocol, self.model = mesh, protocol, model
+        n = mesh.n_nodes
+        tri = mesh.triangles
+        self._ke = local_stiffness(mesh.nodes, tri)
+        self._rows = np.repeat(tri, 3, axis=1).reshape(-1)  # (M*9,) row index of K_e entries
+        self._cols = np.tile(tri, (1, 3)).reshape(-1)
+
+        if model == "cem":
+            z = np.broadcast_to(np.asarray(contact_impedance, dtype=np.float64), (L,))
+            if not np.all(np.isfinite(z)) or np.any(z <= 0):
+                raise ValueError(f"contact_impedance: expected positive finite values, got {contact_impedance!r}")
+            self.contact_impedance = z.copy()
+            self.size = n + L
+            self._fixed = self._cem_blocks(mesh, z)
+            self._readout = n + np.arange(L)
+        else:
+            self.contact_impedance = None
+            self.size = n
+            on_electrode = np.zeros(n, dtype=bool)
+            on_electrode[np.concatenate(mesh.electrode_nodes)] = True
+            if ref_node is None:
+                ref_node = int(np.flatnonzero(~on_electrode)[0])
+            if not 0 <= ref_node < n or on_electrode[ref_node]:
+                raise ValueError(f"ref_node: expected a node index in [0, {n}) not on an electrode, got {ref_node}")
+            self.ref_node = ref_node
+            self._ke_mask = (self._rows != ref_node) & (self._cols != ref_node)
+            self._fixed = (np.array([ref_node]), np.array([ref_node]), np.array([1.0]))
+            self._readout = np.asarray(mesh.electrode_centres)
+        self._currents = protocol.currents  # (n_exc, L)
+        self._patterns = protocol.patterns  # (n_meas, L)
+
+        # jit once, unbatched and vmapped over a batch axis
+        self._jit_forward = _JitPair(self._forward)
+        self._jit_potentials = _JitPair(self._electrode_potentials)
+        self._jit_jacobian = _JitPair(self._jacobian)
+
+    # -- public API ---------------------------------------------------------------------------
+    def check_sigma(self, sigma, name: str = "sigma") -> jax.Array:
+        """Validate element conductivities ``(..., n_elements)``: floating, finite and > 0.
+
+        The value checks run only on concrete arrays (not inside ``jit``/``grad``).
+
+        Raises:
+          ValueError: naming ``name`` and what was expected.
+        """
+        sigma = jnp.asarray(sigma)
+        if not jnp.issubdtype(sigma.dtype, jnp.floating):
+            raise ValueError(f"{name}: expected a real floating array, got dtype {sigma.dtype}")
+        if sigma.ndim == 0 or sigma.shape[-1] != self.mesh.n_elements:
+            raise ValueError(f"{name}: expected shape (..., {self.mesh.n_elements}) (one value per element), got {sigma.shape}")
+        if not isinstance(sigma, jax.core.Tracer):
+            if not bool(jnp.all(jnp.isfinite(sigma))):
+                raise ValueError(f"{name}: conductivity contains NaN or infinite values")
+            if not bool(jnp.all(sigma > 0)):
+                raise ValueError(f"{name}: conductivity must be positive, got min {float(jnp.min(sigma)):.3g}")
+        return sigma
+
+    def forward(self, sigma: jax.Array) -> jax.Array:
+        """Measurements ``(..., n_meas)`` of element conductivities ``(..., n_elements)``."""
+        return _batched(self._jit_forward, self.check_sigma(sigma))
+
+    def electrode_potentials(self, sigma: jax.Array) -> jax.Array:
+        """Electrode potentials ``(..., n_exc, L)`` of every excitation (CEM: ``ΣU = 0``)."""
+        return _batched(self._jit_potentials, self.check_sigma(sigma))
+
+    def jacobian(self, sigma: jax.Array) -> jax.Array:
+        """``∂v/∂σ`` ``(..., n_meas, n_elements)`` by the adjoint (lead-field) formula."""
+        return _batched(self._jit_jacobian, self.check_sigma(sigma))
+
+    def system_matrix(self, sigma: jax.Array) -> jax.Array:
+        """The SPD system matrix ``A(σ)`` ``(size, size)`` of one conductivity."""
+        return self._system_matrix(self.check_sigma(sigma))
+
+    # -- assembly ---------------------------------------------------------------------------
+    @staticmethod
+    def _cem_blocks(mesh: EITMesh, z: np.ndarray):
+        """``(rows, cols, values)`` of the σ-independent CEM blocks ``B``, ``C``, ``D`` + grounding."""
+        n, L = mesh.n_nodes, mesh.n_electrodes
+        rows, cols, vals, diag = [], [], [], []
+        for l, idx in enumerate(mesh.electrode_nodes):
+            if len(idx) < 2:
+                raise ValueError(
+                    f"mesh: electrode {l} covers no boundary edge; the complete electrode model needs "
+                    "electrodes of >= 2 nodes (use model='point')"
+                )
+            i, j = idx[:-1], idx[1:]
+            h = np.linalg.norm(mesh.nodes[j] - mesh.nodes[i], axis=1) / z[l]  # edge length / z_l
+            u = np.full_like(i, n + l)
+            # B: edge mass matrices (length / 6) [[2, 1], [1, 2]] / z_l
+            rows += [i, j, i, j]
+            cols += [i, j, j, i]
+            vals += [h / 3.0, h / 3.0, h / 6.0, h / 6.0]
+            # C and C^T: -(1 / z_l) * length / 2 at both ends of every edge
+            rows += [i, j, u, u]
+            cols += [u, u, i, j]
+            vals += [-h / 2.0] * 4
+            diag.append(h.sum())  # D_ll = |e_l| / z_l
+        # D + c 1 1^T (grounding ΣU = 0), c of the size of D
+        gr, gc = np.meshgrid(n + np.arange(L), n + np.arange(L), indexing="ij")
+        rows.append(gr.ravel())
+        cols.append(gc.ravel())
+        vals.append((np.diag(diag) + np.mean(diag)).ravel())
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+    def _system_matrix(self, sigma: jax.Array) -> jax.Array:
+        """The SPD system matrix ``A(σ)``, ``(size, size)``."""
+        dtype = sigma.dtype
+        data = (sigma[:, None, None] * jnp.asarray(self._ke, dtype)).reshape(-1)
+        if self.model == "point":
+            data = jnp.where(jnp.asarray(self._ke_mask), data, jnp.zeros((), dtype))
+        r, c, v = self._fixed
+        rows = np.concatenate([self._rows, r])
+        cols = np.concatenate([self._cols, c])
+        data = jnp.concatenate([data, jnp.asarray(v, dtype)])
+        return jnp.zeros((self.size, self.size), dtype).at[rows, cols].add(data)
+
+    def _injection(self, currents: np.ndarray, dtype) -> jax.Array:
+        """``R @ currents.T``: ``(size, k)`` right-hand sides of electrode currents ``(k, L)``."""
+        rhs = jnp.zeros((self.size, currents.shape[0]), dtype)
+        return rhs.at[self._readout].set(jnp.asarray(currents.T, dtype))
+
+    # -- the forward map ----------------------------------------------------------------------
+    def _solve(self, sigma: jax.Array, rhs: jax.Array) -> jax.Array:
+        return jax.scipy.linalg.solve(self._system_matrix(sigma), rhs, assume_a="pos")
+
+    def _electrode_potentials(self, sigma: jax.Array) -> jax.Array:
+        """``(n_exc, L)`` electrode potentials of every excitation (CEM: ΣU = 0)."""
+        sigma = _as_float(sigma)
+        x = self._solve(sigma, self._injection(self._currents, sigma.dtype))
+        return x[self._readout].T
+
+    def _forward(self, sigma: jax.Array) -> jax.Array:
+        """``(n_meas,)`` measurements ``v_k = p_k · U_{i_k}``, excitation-major."""
+        U = self._electrode_potentials(sigma)
+        exc = self.protocol.meas_excitation
+        pairs = self.protocol.meas_pairs
+        return U[exc, pairs[:, 0]] - U[exc, pairs[:, 1]]
+
+    def _jacobian(self, sigma: jax.Array) -> jax.Array:
+        """``∂v/∂σ``, ``(n_meas, n_elements)``, by the adjoint (lead-field) formula."""
+        sigma = _as_float(sigma)
+        L = self.mesh.n_electrodes
+        X = self._solve(sigma, self._injection(np.eye(L), sigma.dtype))  # (size, L) unit-current fields
+        tri = self.mesh.triangles
+        Xe = X[tri]  # (M, 3, L)
+        U = jnp.einsum("ejl,il->iej", Xe, jnp.asarray(self._currents, sigma.dtype))  # (n_exc, M, 3)
+        KU = jnp.einsum("ejk,iek->iej", jnp.asarray(self._ke, sigma.dtype), U)
+        Z = jnp.einsum("ejl,iej->iel", Xe, KU)  # (n_exc, M, L): X_e^T K_e u_i
+        exc = self.protocol.meas_excitation
+        pairs = self.protocol.meas_pairs
+        return -(Z[exc, :, pairs[:, 0]] - Z[exc, :, pairs[:, 1]])
+
+    def __repr__(self) -> str:
+        return f"FEM(model={self.model!r}, mesh={self.mesh!r}, protocol={self.protocol!r})"
+
+
+class _JitPair:
+    """A function of one ``(n_elements,)`` input, jit-compiled as is and vmapped over a batch."""
+
+    def __init__(self, fn):
+        self.single = jax.jit(fn)
+        self.batch = jax.jit(jax.vmap(fn))
+
+
+def _batched(fns: _JitPair, x: jax.Array, core_ndim: int = 1) -> jax.Array:
+    """Apply ``fns`` (of one input with ``core_ndim`` axes) over the leading axes of ``x``."""
+    if x.ndim == core_ndim:
+        return fns.single(x)
+    core = x.shape[x.ndim - core_ndim :]
+    out = fns.batch(x.reshape((-1, *core)))
+    return out.reshape(x.shape[: x.ndim - core_ndim] + out.shape[1:])
+
+
+def _as_float(sigma: jax.Array) -> jax.Array:
+    sigma = jnp.asarray(sigma)
+    if not jnp.issubdtype(sigma.dtype, jnp.floating):
+        sigma = sigma.astype(jnp.result_type(float))
+    return sigma

@@ -1,0 +1,208 @@
+r"""EIT on images: the forward map ``σ image -> boundary voltages``, its Jacobian and linearisation.
+
+Conductivity images are ``H x W`` on [-1, 1]² (row 0 anterior, :mod:`manifold.thorax`); values
+outside the body are ignored. The reference body has conductivity 1; the phantoms of
+:mod:`manifold.data` are conductivity *changes* ``δ``, turned into conductivities by
+:meth:`EITModel.conductivity`, ``σ = max(1 + δ, floor)``.
+
+The model is ``v = F(σ) = V(P σ)`` with the image-to-element map ``P`` (:class:`ImageMeshMap`)
+and the FEM forward ``V`` (:class:`FEM`). Difference imaging linearises it at a reference
+``σ_0``: ``Δv = F(σ) - F(σ_0) ≈ J Δσ`` with ``J = ∂F/∂σ(σ_0)`` of shape ``(n_meas, H*W)``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold.eit.fem import FEM, _batched, _JitPair
+from manifold.eit.image_map import ImageMeshMap
+from manifold.eit.mesh import EITMesh, disk_mesh, thorax_mesh
+from manifold.eit.protocol import Protocol
+from manifold.operators import LinearOperator, check_array
+
+__all__ = ["EITLinearized", "EITModel"]
+
+
+class EITLinearized(LinearOperator):
+    """The linearised EIT operator ``Δσ (H, W) -> J Δσ.ravel() (n_meas,)``.
+
+    Args:
+      jac: ``(n_meas, H*W)`` Jacobian.
+      image_shape: ``(H, W)``.
+
+    The adjoint is the closed form ``J^T y`` and ``matrix()`` returns ``J`` itself.
+    """
+
+    def __init__(self, jac: jax.Array, image_shape: tuple[int, int]):
+        jac = jnp.asarray(jac)
+        if jac.ndim != 2 or jac.shape[1] != image_shape[0] * image_shape[1]:
+            raise ValueError(f"jac: expected shape (n_meas, {image_shape[0] * image_shape[1]}), got {jac.shape}")
+        self.jac = jac
+        self.in_shape = tuple(image_shape)
+        self.out_shape = (jac.shape[0],)
+        self.dtype = jac.dtype
+
+    def _forward(self, x):
+        return self.jac @ x.reshape(-1)
+
+    def _adjoint(self, y):
+        return (self.jac.T @ y).reshape(self.in_shape)
+
+    def matrix(self) -> jax.Array:
+        return self.jac
+
+
+class EITModel:
+    """2-D EIT of ``image_size x image_size`` conductivity images.
+
+    Args:
+      n_electrodes: number of equally spaced electrodes (electrode 0 anterior, at θ = π/2,
+        then counter-clockwise).
+      image_size: image side ``H = W``.
+      mesh: ``"thorax"`` (the outline of :mod:`manifold.thorax`), ``"disk"`` (the unit disk) or
+        an :class:`EITMesh`.
+      model: ``"cem"`` (complete electrode model) or ``"point"`` (point electrodes).
+      contact_impedance: CEM contact impedance ``z_l`` (scalar or ``(n_electrodes,)``).
+      protocol: ``"adjacent"``, ``"opposite"`` or a :class:`Protocol`.
+      electrode_width, h_electrode, h_max: mesher options (:func:`thorax_mesh`).
+      background: conductivity of the reference body (the ``1`` of ``σ = 1 + δ``).
+
+    Raises:
+      ValueError: naming the argument, e.g. when the electrodes do not fit on the mesh.
+    """
+
+    def __init__(
+        self,
+        n_electrodes: int = 16,
+        image_size: int = 128,
+        *,
+        mesh: str | EITMesh = "thorax",
+        model: str = "cem",
+        contact_impedance: float | np.ndarray = 0.01,
+        protocol: str | Protocol = "adjacent",
+        electrode_width: float = 0.1,
+        h_electrode: float = 0.02,
+        h_max: float = 0.08,
+        background: float = 1.0,
+    ):
+        if isinstance(mesh, str):
+            builders = {"thorax": thorax_mesh, "disk": disk_mesh}
+            if mesh not in builders:
+                raise ValueError(f"mesh: expected 'thorax', 'disk' or an EITMesh, got {mesh!r}")
+            mesh = builders[mesh](
+                n_electrodes, electrode_width=electrode_width, h_electrode=h_electrode, h_max=h_max
+            )
+        elif not isinstance(mesh, EITMesh):
+            raise TypeError(f"mesh: expected 'thorax', 'disk' or an EITMesh, got {type(mesh).__name__}")
+        if mesh.n_electrodes != n_electrodes:
+            raise ValueError(f"n_electrodes: {n_electrodes} does not match the mesh's {mesh.n_electrodes} electrodes")
+        if isinstance(protocol, str):
+            makers = {"adjacent": Protocol.adjacent, "opposite": Protocol.opposite}
+            if protocol not in makers:
+                raise ValueError(f"protocol: expected 'adjacent', 'opposite' or a Protocol, got {protocol!r}")
+            protocol = makers[protocol](n_electrodes)
+        if not (np.isfinite(background) and background > 0):
+            raise ValueError(f"background: expected a positive conductivity, got {background!r}")
+        self.mesh = mesh
+        self.fem = FEM(mesh, protocol, model=model, contact_impedance=contact_impedance)
+        self.protocol = self.fem.protocol
+        self.map = ImageMeshMap(mesh, image_size)
+        self.image_shape = self.map.image_shape
+        self.mask = jnp.asarray(self.map.mask)
+        self.background = float(background)
+        self._forward = _JitPair(self._forward_image)
+        self._jacobian = _JitPair(self._jacobian_image)
+
+    @property
+    def n_meas(self) -> int:
+        return self.protocol.n_meas
+
+    # -- images -------------------------------------------------------------------------------
+    def conductivity(self, delta: jax.Array, *, floor: float = 0.05) -> jax.Array:
+        """Conductivity ``σ = max(background + δ, floor * background)`` inside the body,
+        ``background`` outside, of a change image ``δ`` ``(..., H, W)``."""
+        delta = check_array(delta, "delta", shape=self.image_shape)
+        sigma = jnp.maximum(self.background + delta, floor * self.background)
+        return jnp.where(self.mask, sigma, jnp.asarray(self.background, sigma.dtype))
+
+    def reference(self, dtype=jnp.float32) -> jax.Array:
+        """The homogeneous reference image ``σ_0 = background``, ``(H, W)``."""
+        return jnp.full(self.image_shape, self.background, dtype)
+
+    def check_conductivity(self, sigma: jax.Array, name: str = "sigma") -> jax.Array:
+        """Validate conductivity images ``(..., H, W)``: real floating, and (when concrete)
+        finite and positive inside the body. Values outside the body are not checked.
+
+        Raises:
+          ValueError: naming ``name`` and what was expected.
+        """
+        sigma = jnp.asarray(sigma)
+        if not jnp.issubdtype(sigma.dtype, jnp.floating):
+            raise ValueError(f"{name}: expected a real floating image, got dtype {sigma.dtype}")
+        if sigma.ndim < 2 or sigma.shape[-2:] != self.image_shape:
+            raise ValueError(f"{name}: expected an image of shape (..., {self.image_shape[0]}, {self.image_shape[1]}), got {sigma.shape}")
+        if not isinstance(sigma, jax.core.Tracer):
+            inside = sigma[..., self.map.mask]
+            if not bool(jnp.all(jnp.isfinite(inside))):
+                raise ValueError(f"{name}: conductivity contains NaN or infinite values inside the body")
+            if not bool(jnp.all(inside > 0)):
+                raise ValueError(f"{name}: conductivity must be positive inside the body, got min {float(inside.min()):.3g}")
+        return sigma
+
+    # -- forward model ------------------------------------------------------------------------
+    def _forward_image(self, sigma: jax.Array) -> jax.Array:
+        return self.fem._forward(self.map.to_mesh(sigma))
+
+    def _jacobian_image(self, sigma: jax.Array) -> jax.Array:
+        jac = self.fem._jacobian(self.map.to_mesh(sigma))  # (n_meas, n_elements)
+        return self.map.to_mesh_transpose(jac).reshape(jac.shape[0], -1)
+
+    def forward(self, sigma: jax.Array) -> jax.Array:
+        """Boundary voltages ``(..., n_meas)`` of conductivity images ``(..., H, W)``."""
+        return _batched(self._forward, self.check_conductivity(sigma), 2)
+
+    def __call__(self, sigma: jax.Array) -> jax.Array:
+        return self.forward(sigma)
+
+    def jacobian(self, sigma: jax.Array) -> jax.Array:
+        """``∂v/∂σ`` ``(..., n_meas, H*W)`` at conductivity images ``(..., H, W)``."""
+        return _batched(self._jacobian, self.check_conductivity(sigma), 2)
+
+    def linearized(self, sigma_ref: jax.Array | None = None) -> EITLinearized:
+        """The operator ``Δσ -> J Δσ`` at ``sigma_ref`` (default: the homogeneous reference)."""
+        sigma_ref = self.reference() if sigma_ref is None else sigma_ref
+        sigma_ref = self.check_conductivity(sigma_ref, "sigma_ref")
+        if sigma_ref.ndim != 2:
+            raise ValueError(f"sigma_ref: expected one image of shape {self.image_shape}, got {sigma_ref.shape}")
+        return EITLinearized(self.jacobian(sigma_ref), self.image_shape)
+
+    def difference(self, sigma: jax.Array, sigma_ref: jax.Array | None = None) -> jax.Array:
+        """Difference data ``F(σ) - F(σ_ref)`` of the full nonlinear model, ``(..., n_meas)``."""
+        sigma_ref = self.reference(jnp.asarray(sigma).dtype) if sigma_ref is None else sigma_ref
+        return self.forward(sigma) - self.forward(self.check_conductivity(sigma_ref, "sigma_ref"))
+
+    @staticmethod
+    def add_noise(key: jax.Array, v: jax.Array, *, snr_db: float) -> jax.Array:
+        """``v + ε`` with white Gaussian ``ε`` at the signal-to-noise ratio ``snr_db``:
+        ``std(ε) = rms(v) 10^(-snr_db / 20)``, the rms over the last axis of ``v`` (of each
+        measurement vector; for difference data, the rms of the difference)."""
+        v = check_array(v, "v")
+        if v.ndim < 1:
+            raise ValueError(f"v: expected measurements of shape (..., n_meas), got {v.shape}")
+        if not np.isfinite(snr_db):
+            raise ValueError(f"snr_db: expected a finite number, got {snr_db!r}")
+        rms = jnp.sqrt(jnp.mean(jnp.abs(v) ** 2, axis=-1, keepdims=True))
+        noise = jax.random.normal(key, v.shape, v.dtype)
+        return v + noise * rms * 10.0 ** (-snr_db / 20.0)
+
+    def to_image(self, values: jax.Array, *, fill: float = 0.0) -> jax.Array:
+        """Display image ``(..., H, W)`` of element values ``(..., n_elements)``."""
+        return self.map.to_image(values, fill=fill)
+
+    def __repr__(self) -> str:
+        return (
+            f"EITModel(mesh={self.mesh!r}, model={self.fem.model!r}, protocol={self.protocol!r}, "
+            f"image_shape={self.image_shape})"
+        )

@@ -1,0 +1,160 @@
+"""Shared plumbing of :mod:`manifold.geometry`: latent validation, flattening, cached ``jit``.
+
+Every geometry routine works with two flat real maps built here:
+
+* ``g(h) = G(h).ravel()`` for one latent ``h`` in ``R^k`` (complex outputs as ``[Re; Im]``);
+* ``a(x) = A(x).ravel()`` for one image ``x`` (complex measurements as ``[Re; Im]``),
+
+so singular values and norms are those of the real-linear maps ``R^k -> R^n`` and
+``R^n -> R^m``; ``||[Re z; Im z]|| = ||z||``, so norms are unchanged by the stacking.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold.models import image_shape_of
+from manifold.operators import LinearOperator
+
+
+def real_flat(z: jax.Array) -> jax.Array:
+    """``z.ravel()`` for real ``z``, ``[Re z; Im z]`` for complex ``z``."""
+    z = z.ravel()
+    if jnp.iscomplexobj(z):
+        return jnp.concatenate([z.real, z.imag])
+    return z
+
+
+def latent_dim_for(G: Callable, latent_dim: int | None = None, h: Any = None) -> int:
+    """``G.latent_dim`` when ``G`` has it, else ``latent_dim``, else the size of ``h``'s last axis.
+
+    Raises:
+      ValueError: naming ``latent_dim`` when none is available or ``G.latent_dim`` disagrees.
+    """
+    own = getattr(G, "latent_dim", None)
+    if own is not None:
+        if latent_dim is not None and int(latent_dim) != int(own):
+            raise ValueError(f"latent_dim: G.latent_dim is {own} but latent_dim={latent_dim} was passed")
+        return int(own)
+    if latent_dim is not None:
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
+        return int(latent_dim)
+    if h is not None and np.ndim(h) >= 1:
+        return int(np.shape(h)[-1])
+    raise ValueError("latent_dim: G has no latent_dim attribute, so pass latent_dim explicitly")
+
+
+def check_latents(G: Callable, h: Any, *, latent_dim: int | None = None, name: str = "h") -> tuple[jax.Array, bool]:
+    """Validate latents ``h`` of shape ``(k,)`` or ``(batch, k)``.
+
+    Returns:
+      ``(h2, batched)``: ``h2`` of shape ``(batch, k)`` (float32 or wider) and whether ``h`` had a
+      batch axis.
+
+    Raises:
+      ValueError: naming ``name`` for a wrong size, rank, dtype or non-finite entries.
+    """
+    h = jnp.asarray(h)
+    if not jnp.issubdtype(h.dtype, jnp.floating):
+        if jnp.issubdtype(h.dtype, jnp.integer) or jnp.issubdtype(h.dtype, jnp.bool_):
+            h = h.astype(jnp.float32)
+        else:
+            raise ValueError(f"{name}: expected a real float array, got dtype {h.dtype}")
+    k = latent_dim_for(G, latent_dim, h)
+    if h.ndim not in (1, 2) or h.shape[-1] != k:
+        raise ValueError(f"{name}: expected shape ({k},) or (batch, {k}), got {h.shape}")
+    if not bool(jnp.all(jnp.isfinite(h))):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return (h if h.ndim == 2 else h[None]), h.ndim == 2
+
+
+def image_shape_for(G: Callable, k: int) -> tuple[int, ...]:
+    """The shape of one output of ``G`` (``G.image_shape`` or traced from ``G(zeros(k))``)."""
+    try:
+        return image_shape_of(G, k)
+    except Exception as err:  # noqa: BLE001 - any failure to trace G is a bad argument
+        raise ValueError(f"G: could not evaluate G on a latent of shape ({k},): {err}") from err
+
+
+def flat_generator(G: Callable) -> Callable[[jax.Array], jax.Array]:
+    """``h -> real_flat(G(h))`` for one latent."""
+    return lambda h: real_flat(G(h))
+
+
+def check_operator(G: Callable, A: Callable, k: int) -> tuple[tuple[int, ...], int]:
+    """Check that ``A`` accepts the images of ``G``; return ``(image_shape, n_measurements)``.
+
+    ``n_measurements`` counts the real rows of ``A`` (a complex measurement counts twice) that
+    are not structurally zero, i.e. that are nonzero for a random real image.
+
+    Raises:
+      ValueError: naming ``A`` when its input shape does not match ``G``'s image shape.
+    """
+    shape = image_shape_for(G, k)
+    if isinstance(A, LinearOperator):
+        if tuple(A.in_shape) != tuple(shape):
+            raise ValueError(f"A: operator in_shape {tuple(A.in_shape)} does not match G's image shape {shape}")
+    elif not callable(A):
+        raise TypeError(f"A: expected a LinearOperator or a linear callable, got {type(A).__name__}")
+    try:
+        jax.eval_shape(lambda x: real_flat(A(x)), jax.ShapeDtypeStruct(shape, jnp.float32))
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"A: cannot be applied to G's images of shape {shape}: {err}") from err
+    # Rows that vanish for a random real image are structurally zero (unsampled k-space entries
+    # stored as zeros, the imaginary part of a real image's DC coefficient): they measure nothing.
+    probe = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    return shape, int(jnp.count_nonzero(real_flat(A(probe))))
+
+
+def flat_operator(A: Callable) -> Callable[[jax.Array], jax.Array]:
+    """``x -> real_flat(A(x))`` for one image."""
+    return lambda x: real_flat(A(x))
+
+
+def check_rtol(rtol: float | None) -> float | None:
+    """``None`` or a float in (0, 1)."""
+    if rtol is None:
+        return None
+    r = float(rtol)
+    if not (0.0 < r < 1.0):
+        raise ValueError(f"rtol: expected a relative tolerance in (0, 1), got {rtol}")
+    return r
+
+
+def default_rtol(n: int, k: int, dtype) -> float:
+    """``max(n, k) * eps(dtype)``: numpy.linalg.matrix_rank's rule for a ``n x k`` matrix."""
+    return max(n, k) * float(jnp.finfo(dtype).eps)
+
+
+def _is_static(arg: Any) -> bool:
+    """A callable that is not a pytree of arrays (a plain function) must be a static jit argument."""
+    if isinstance(arg, (jax.Array, np.ndarray, int, float, complex)) or arg is None:
+        return False
+    leaves = jax.tree_util.tree_leaves(arg)
+    return len(leaves) == 1 and leaves[0] is arg and callable(arg)
+
+
+@functools.cache
+def _compiled(fn: Callable, static: tuple[int, ...], options: tuple[tuple[str, Any], ...]) -> Callable:
+    return jax.jit(functools.partial(fn, **dict(options)), static_argnums=static)
+
+
+def jit_call(fn: Callable, *args: Any, **options: Any) -> Any:
+    """Call ``jax.jit(fn)(*args, **options)`` with plain-callable arguments (``G``, ``A``) static.
+
+    ``options`` are static (hashable: sizes, flags, step counts).
+
+    Pytree generators and operators (:class:`~manifold.models.Generator`,
+    :class:`~manifold.operators.LinearOperator`) are traced as arguments, so their compiled
+    function is reused across weights; plain functions become static arguments. The compiled
+    function is cached per ``fn`` and static-argument positions.
+    """
+    static = tuple(i for i, a in enumerate(args) if _is_static(a))
+    return _compiled(fn, static, tuple(sorted(options.items())))(*args)

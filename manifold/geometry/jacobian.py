@@ -1,0 +1,190 @@
+"""Tangent spaces of ``M = {G(h)}``: the Jacobian, its singular values and its numerical rank.
+
+At a latent ``h`` the tangent space of ``M`` is ``range(J)``, ``J = dG/dh`` (``n_pixels x k``).
+Its dimension, the *tangent rank*, is the number of latent directions that actually move the
+image; a trained generator with ``k = 16`` latents may use fewer. The rank is numerical:
+
+    rank(J) = #{ i : sigma_i > rtol * sigma_max },   rtol = max(n_pixels, k) * eps(dtype)
+
+by default (the rule of ``numpy.linalg.matrix_rank``: singular values within rounding error of
+zero are zero). A user ``rtol`` in (0, 1) instead asks "which directions matter to relative
+precision ``rtol``", e.g. ``rtol=1e-3`` to ignore directions 1000x weaker than the strongest.
+
+For generators too large for a dense Jacobian, :func:`randomized_svd` computes the leading
+singular triplets matrix-free from Jacobian-vector (``jvp``) and vector-Jacobian (``vjp``)
+products (Halko, Martinsson & Tropp 2011, Alg. 4.4 with power iterations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from manifold.geometry._common import (
+    check_latents,
+    check_rtol,
+    default_rtol,
+    flat_generator,
+    jit_call,
+)
+
+__all__ = ["jacobian", "singular_values", "tangent_rank", "tangent_basis", "randomized_svd"]
+
+
+def _jacobians(G, h2):
+    return jax.vmap(jax.jacfwd(flat_generator(G)))(h2)
+
+
+def jacobian(G: Callable, h, *, latent_dim: int | None = None) -> jax.Array:
+    """The Jacobian ``J = dG/dh`` as a matrix, by forward-mode differentiation.
+
+    Args:
+      G: generator, any callable ``(k,) -> image`` (complex images count as ``[Re; Im]``).
+      h: latent(s), ``(k,)`` or ``(batch, k)``; batches are ``vmap``-ed in one compiled call.
+      latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute (default: ``h.shape[-1]``).
+
+    Returns:
+      ``(n_pixels, k)`` or ``(batch, n_pixels, k)``: ``J[p, j] = d G(h)_p / d h_j``.
+
+    Raises:
+      ValueError: if ``h`` does not have ``k`` entries.
+    """
+    h2, batched = check_latents(G, h, latent_dim=latent_dim)
+    jac = jit_call(_jacobians, G, h2)
+    return jac if batched else jac[0]
+
+
+def singular_values(G: Callable, h, *, latent_dim: int | None = None) -> jax.Array:
+    """Singular values ``sigma_1 >= ... >= sigma_min(n, k)`` of the Jacobian at ``h``.
+
+    ``sigma_i`` is how far the image moves per unit step along the ``i``-th principal latent
+    direction; their spread is the local conditioning of the parametrisation.
+
+    Returns:
+      ``(min(n, k),)`` or ``(batch, min(n, k))``, descending.
+    """
+    jac = jacobian(G, h, latent_dim=latent_dim)
+    return jnp.linalg.svd(jac, compute_uv=False)
+
+
+def _rank_from_sv(s: jax.Array, rtol: float) -> jax.Array:
+    smax = s[..., :1]
+    return jnp.sum((s > rtol * smax) & (smax > 0), axis=-1)
+
+
+def tangent_rank(G: Callable, h, *, rtol: float | None = None, latent_dim: int | None = None) -> jax.Array:
+    """Numerical rank of the Jacobian at ``h``: the dimension of the tangent space of ``M``.
+
+    ``rank = #{i : sigma_i > rtol * sigma_max}``; a zero Jacobian has rank 0.
+
+    Args:
+      G: generator, any callable ``(k,) -> image``.
+      h: latent(s), ``(k,)`` or ``(batch, k)``.
+      rtol: relative threshold in (0, 1). Default ``max(n_pixels, k) * eps(dtype)``, the
+        rounding-error level of the Jacobian's dtype (as in ``numpy.linalg.matrix_rank``).
+      latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
+
+    Returns:
+      An integer array: scalar for one ``h``, ``(batch,)`` for a batch.
+
+    Raises:
+      ValueError: if ``rtol`` is not in (0, 1) or ``h`` has the wrong size.
+    """
+    rtol = check_rtol(rtol)
+    s = singular_values(G, h, latent_dim=latent_dim)
+    n, k = _jacobian_size(G, h, latent_dim)
+    return _rank_from_sv(s, default_rtol(n, k, s.dtype) if rtol is None else rtol)
+
+
+def _jacobian_size(G, h, latent_dim) -> tuple[int, int]:
+    h2, _ = check_latents(G, h, latent_dim=latent_dim)
+    out = jax.eval_shape(flat_generator(G), jax.ShapeDtypeStruct(h2.shape[1:], h2.dtype))
+    return int(out.shape[0]), int(h2.shape[1])
+
+
+def _bases(G, h2, *, rtol):
+    jac = jax.vmap(jax.jacfwd(flat_generator(G)))(h2)
+    u, s, _ = jnp.linalg.svd(jac, full_matrices=False)
+    n, k = jac.shape[1:]
+    tol = default_rtol(n, k, jac.dtype) if rtol is None else rtol
+    keep = (s > tol * s[:, :1]) & (s[:, :1] > 0)  # (batch, min(n, k)): columns of U spanning range(J)
+    return u, keep
+
+
+def tangent_basis(
+    G: Callable, h, *, rtol: float | None = None, latent_dim: int | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Orthonormal basis of the tangent space ``range(J)`` at ``h``.
+
+    The basis is the left singular vectors of ``J``; since the rank may differ between points
+    of a batch, all ``min(n, k)`` vectors are returned with a mask of those in the range.
+
+    Returns:
+      ``(U, keep)``: ``U`` of shape ``(n_pixels, min(n, k))`` (or batched) with orthonormal
+      columns, and the boolean ``keep`` (``(min(n, k),)`` or batched) marking the
+      ``tangent_rank`` columns that span ``range(J)`` (always the leading ones).
+    """
+    rtol = check_rtol(rtol)
+    h2, batched = check_latents(G, h, latent_dim=latent_dim)
+    u, keep = jit_call(_bases, G, h2, rtol=rtol)
+    return (u, keep) if batched else (u[0], keep[0])
+
+
+def _rsvd(G, h, key, *, rank, oversample, power_iters):
+    f = flat_generator(G)
+    _, jvp = jax.linearize(f, h)  # v -> J v
+    vjp = jax.linear_transpose(jvp, h)  # y -> J^T y
+    jmat = jax.vmap(jvp, in_axes=1, out_axes=1)  # (k, l) -> (n, l)
+    jtmat = jax.vmap(lambda y: vjp(y)[0], in_axes=1, out_axes=1)  # (n, l) -> (k, l)
+    width = min(rank + oversample, h.shape[0])
+    y = jmat(jax.random.normal(key, (h.shape[0], width), h.dtype))
+    for _ in range(power_iters):  # subspace iteration, re-orthonormalised each half step
+        q, _ = jnp.linalg.qr(y)
+        z, _ = jnp.linalg.qr(jtmat(q))
+        y = jmat(z)
+    q, _ = jnp.linalg.qr(y)  # (n, l): orthonormal basis of the sampled range of J
+    b = jtmat(q).T  # (l, k) = Q^T J
+    ub, s, vt = jnp.linalg.svd(b, full_matrices=False)
+    return (q @ ub)[:, :rank], s[:rank], vt[:rank]
+
+
+def randomized_svd(
+    G: Callable,
+    h,
+    *,
+    key: jax.Array,
+    rank: int,
+    oversample: int = 8,
+    power_iters: int = 2,
+    latent_dim: int | None = None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Leading singular triplets of ``J = dG/dh`` without forming ``J`` (randomized SVD).
+
+    Uses ``l = min(rank + oversample, k)`` Jacobian-vector products for the range sketch
+    ``Y = J Omega`` and ``l`` vector-Jacobian products per power iteration, so memory is
+    ``O(n_pixels * l)`` instead of ``O(n_pixels * k)``. With ``l = k`` the result is exact.
+
+    Args:
+      G: generator, any callable ``(k,) -> image``.
+      h: one latent, ``(k,)``.
+      key: PRNG key for the Gaussian test matrix ``Omega``.
+      rank: number of singular triplets to return (``1 <= rank <= k``).
+      oversample: extra sketch columns beyond ``rank``.
+      power_iters: subspace iterations (sharpen the sketch when singular values decay slowly).
+      latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
+
+    Returns:
+      ``(U, s, Vt)`` with ``U`` ``(n_pixels, rank)``, ``s`` ``(rank,)`` descending, ``Vt``
+      ``(rank, k)``: ``J ~= U diag(s) Vt``.
+    """
+    h2, batched = check_latents(G, h, latent_dim=latent_dim)
+    if batched:
+        raise ValueError(f"h: randomized_svd takes one latent of shape ({h2.shape[1]},), got {h2.shape}")
+    k = h2.shape[1]
+    if not isinstance(rank, int) or not 1 <= rank <= k:
+        raise ValueError(f"rank: expected an integer in [1, {k}], got {rank!r}")
+    if int(oversample) < 0 or int(power_iters) < 0:
+        raise ValueError(f"oversample, power_iters: expected non-negative integers, got {oversample}, {power_iters}")
+    return jit_call(_rsvd, G, h2[0], key, rank=rank, oversample=int(oversample), power_iters=int(power_iters))

@@ -1,0 +1,100 @@
+"""Convolutional building blocks shared by the autoencoder, the VAE and the GAN.
+
+All networks here are pure functions of their parameters (no batch statistics, no dropout), so a
+decoder is a deterministic map ``h -> x`` that can be traced by ``jit``, ``vmap`` and ``jacfwd``.
+Activations are smooth (SiLU) so that the learned manifold ``{G(h)}`` has well-defined tangents
+and curvature. Images are ``(batch, H, W)`` outside the networks and ``(batch, H, W, C)`` inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+__all__ = ["ConvDecoder", "ConvEncoder", "base_resolution"]
+
+
+def base_resolution(image_size: int, channels: Sequence[int]) -> int:
+    """Side ``r0`` of the coarsest feature map: ``image_size = r0 * 2**(len(channels) - 1)``.
+
+    Raises:
+      ValueError: if ``image_size`` is not ``r0 * 2**(len(channels) - 1)`` with ``r0 >= 2``.
+    """
+    n_up = len(channels) - 1
+    if len(channels) < 1 or any(int(c) < 1 for c in channels):
+        raise ValueError(f"channels: expected a non-empty sequence of positive ints, got {tuple(channels)}")
+    if image_size % (2**n_up) or image_size // (2**n_up) < 2:
+        raise ValueError(
+            f"image_size: expected a multiple of 2**(len(channels) - 1) = {2**n_up} that is at least "
+            f"{2 ** (n_up + 1)} (for channels={tuple(channels)}), got {image_size}"
+        )
+    return image_size // (2**n_up)
+
+
+def _upsample2(x: jax.Array) -> jax.Array:
+    """Nearest-neighbour 2x upsampling of ``(B, H, W, C)`` (linear, so it adds no artefacts)."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class ConvDecoder(nnx.Module):
+    """``h (B, k) -> x (B, S, S)``: dense to an ``r0 x r0 x channels[0]`` map, then
+    ``len(channels) - 1`` stages of (2x nearest upsampling, 3x3 conv, SiLU), then a 3x3 conv to
+    one channel and the output nonlinearity (``"sigmoid"`` for images in [0, 1], or ``"linear"``).
+    """
+
+    def __init__(self, latent_dim: int, image_size: int, channels: Sequence[int], *, output: str, rngs: nnx.Rngs):
+        if output not in ("sigmoid", "linear"):
+            raise ValueError(f"output: expected 'sigmoid' or 'linear', got {output!r}")
+        self.r0 = base_resolution(image_size, channels)
+        self.c0 = int(channels[0])
+        self.output = output
+        self.dense = nnx.Linear(latent_dim, self.r0 * self.r0 * self.c0, rngs=rngs)
+        self.convs = nnx.List(
+            [nnx.Conv(cin, cout, (3, 3), rngs=rngs) for cin, cout in zip(channels[:-1], channels[1:])]
+        )
+        self.head = nnx.Conv(int(channels[-1]), 1, (3, 3), rngs=rngs)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        x = nnx.silu(self.dense(h)).reshape(h.shape[0], self.r0, self.r0, self.c0)
+        for conv in self.convs:
+            x = nnx.silu(conv(_upsample2(x)))
+        x = self.head(x)[..., 0]
+        return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
+
+
+class ConvEncoder(nnx.Module):
+    """``x (B, S, S) -> (B, out_features)``: a 3x3 conv at full resolution, then
+    ``len(channels) - 1`` stride-2 3x3 convs down to ``r0 x r0 x channels[0]`` (the decoder's
+    mirror image), then a dense layer. ``negative_slope`` > 0 uses leaky ReLU (GAN critic),
+    otherwise SiLU.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: Sequence[int],
+        out_features: int,
+        *,
+        negative_slope: float = 0.0,
+        rngs: nnx.Rngs,
+    ):
+        self.r0 = base_resolution(image_size, channels)
+        rev = [int(c) for c in reversed(channels)]
+        self.negative_slope = float(negative_slope)
+        self.stem = nnx.Conv(1, rev[0], (3, 3), rngs=rngs)
+        self.convs = nnx.List(
+            [nnx.Conv(cin, cout, (3, 3), strides=(2, 2), rngs=rngs) for cin, cout in zip(rev[:-1], rev[1:])]
+        )
+        self.dense = nnx.Linear(self.r0 * self.r0 * rev[-1], out_features, rngs=rngs)
+
+    def _act(self, x: jax.Array) -> jax.Array:
+        return nnx.leaky_relu(x, self.negative_slope) if self.negative_slope > 0 else nnx.silu(x)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self._act(self.stem(x[..., None]))
+        for conv in self.convs:
+            x = self._act(conv(x))
+        return self.dense(x.reshape(x.shape[0], -1))

@@ -1,0 +1,196 @@
+"""The three latent models as ``flax.nnx`` modules: :class:`AutoEncoder`, :class:`VAE`, :class:`GAN`.
+
+Each has a decoder / generator ``decode(h): (B, k) -> (B, S, S)`` and converts to the
+solver-facing :class:`~manifold.models.Generator` with :meth:`as_generator`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from manifold.models._config import ModelConfig
+from manifold.models._generator import Generator
+from manifold.models._layers import ConvDecoder, ConvEncoder
+
+__all__ = ["GAN", "VAE", "AutoEncoder", "build_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Method:
+    """``params, x -> nnx.merge(graphdef, params).<path>(x)``: a pure, hashable apply function.
+
+    Hashable by value, so two generators of the same architecture share compiled code.
+    """
+
+    graphdef: nnx.GraphDef
+    method: str
+
+    def __call__(self, params, x: jax.Array) -> jax.Array:
+        return getattr(nnx.merge(self.graphdef, params), self.method)(x)
+
+
+class _LatentModel(nnx.Module):
+    config: ModelConfig
+
+    def decode(self, h: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def as_generator(self, *, name: str | None = None) -> Generator:
+        """This model's decoder as a :class:`Generator` (a pytree holding a copy of the weights)."""
+        raise NotImplementedError
+
+
+class AutoEncoder(_LatentModel):
+    """Deterministic autoencoder: ``h = E(x)``, ``x_hat = D(h)``, trained on ``||D(E(x)) - x||^2``.
+
+    Args:
+      latent_dim: ``k``.
+      image_size: side of the square images.
+      channels: decoder channels, coarse to fine (the encoder mirrors them).
+      output: ``"sigmoid"`` or ``"linear"`` output nonlinearity.
+      rngs: ``nnx.Rngs`` for the initial weights.
+    """
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_size: int,
+        channels: Sequence[int] = (64, 32, 16, 8),
+        output: str = "sigmoid",
+        rngs: nnx.Rngs,
+    ):
+        self.config = ModelConfig(self._architecture(), latent_dim, image_size, tuple(channels), output)
+        self.encoder = ConvEncoder(image_size, channels, self._encoder_outputs(latent_dim), rngs=rngs)
+        self.decoder = ConvDecoder(latent_dim, image_size, channels, output=output, rngs=rngs)
+
+    @staticmethod
+    def _architecture() -> str:
+        return "autoencoder"
+
+    @staticmethod
+    def _encoder_outputs(latent_dim: int) -> int:
+        return latent_dim
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        """Latent code ``(B, k)`` of images ``(B, S, S)``."""
+        return self.encoder(x)
+
+    def decode(self, h: jax.Array) -> jax.Array:
+        """Images ``(B, S, S)`` of latents ``(B, k)``."""
+        return self.decoder(h)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.decode(self.encode(x))
+
+    def as_generator(self, *, name: str | None = None) -> Generator:
+        graphdef, params = nnx.split(self)
+        return Generator(
+            _Method(graphdef, "decode"),
+            params,
+            latent_dim=self.config.latent_dim,
+            image_shape=self.config.image_shape,
+            encode=_Method(graphdef, "encode"),
+            name=name or self.config.architecture,
+        )
+
+
+class VAE(AutoEncoder):
+    """Variational autoencoder with Gaussian encoder ``q(h|x) = N(mu(x), diag(exp(logvar(x))))``,
+    standard normal prior and decoder ``G(h)``.
+
+    Trained on the negative ELBO with a Gaussian likelihood of fixed variance ``sigma^2``::
+
+        L(x) = ||G(h) - x||^2 + beta * KL(q(h|x) || N(0, I)),   h = mu + exp(logvar / 2) * eps,
+
+    where ``beta = 2 sigma^2`` (see :func:`manifold.train.vae_loss`). ``encode`` returns the
+    posterior mean ``mu(x)``, which is what a solver uses as the latent code of an image.
+    Arguments as for :class:`AutoEncoder`.
+    """
+
+    @staticmethod
+    def _architecture() -> str:
+        return "vae"
+
+    @staticmethod
+    def _encoder_outputs(latent_dim: int) -> int:
+        return 2 * latent_dim
+
+    def posterior(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Mean and log-variance ``(B, k)`` each, of ``q(h | x)``."""
+        out = self.encoder(x)
+        k = self.config.latent_dim
+        return out[:, :k], out[:, k:]
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        """Posterior mean ``mu(x)``, shape ``(B, k)``."""
+        return self.posterior(x)[0]
+
+    def __call__(self, x: jax.Array, *, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(x_hat, mu, logvar)`` with ``x_hat = G(mu + exp(logvar/2) * eps)``, ``eps ~ N(0, I)``."""
+        mu, logvar = self.posterior(x)
+        h = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape, mu.dtype)
+        return self.decode(h), mu, logvar
+
+
+class GAN(_LatentModel):
+    """DCGAN-style generator ``G: h -> x`` and discriminator ``D: x -> logit``, both without
+    normalisation layers (so ``G`` is a pure function of ``h``), latent prior ``N(0, I)``.
+
+    The generator mirrors the VAE decoder (dense, then upsample + 3x3 conv stages, SiLU); the
+    discriminator mirrors the VAE encoder with leaky ReLU (slope 0.2) and one output logit. The
+    training loss is the non-saturating GAN loss with an R1 penalty on real data (see
+    :func:`manifold.train.gan_losses` for why). Arguments as for :class:`AutoEncoder`.
+    """
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_size: int,
+        channels: Sequence[int] = (64, 32, 16, 8),
+        output: str = "sigmoid",
+        rngs: nnx.Rngs,
+    ):
+        self.config = ModelConfig("gan", latent_dim, image_size, tuple(channels), output)
+        self.generator = ConvDecoder(latent_dim, image_size, channels, output=output, rngs=rngs)
+        self.discriminator = ConvEncoder(image_size, channels, 1, negative_slope=0.2, rngs=rngs)
+
+    def decode(self, h: jax.Array) -> jax.Array:
+        return self.generator(h)
+
+    def discriminate(self, x: jax.Array) -> jax.Array:
+        """Discriminator logits ``(B,)`` of images ``(B, S, S)``."""
+        return self.discriminator(x)[:, 0]
+
+    def as_generator(self, *, name: str | None = None) -> Generator:
+        graphdef, params = nnx.split(self.generator)
+        return Generator(
+            _Method(graphdef, "__call__"),
+            params,
+            latent_dim=self.config.latent_dim,
+            image_shape=self.config.image_shape,
+            name=name or "gan",
+        )
+
+
+_CLASSES = {"autoencoder": AutoEncoder, "vae": VAE, "gan": GAN}
+
+
+def build_model(config: ModelConfig, *, seed: int = 0) -> AutoEncoder | VAE | GAN:
+    """A freshly initialised model for ``config``, weights drawn from ``nnx.Rngs(seed)``."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config: expected a ModelConfig, got {type(config).__name__}")
+    cls = _CLASSES[config.architecture]
+    return cls(
+        latent_dim=config.latent_dim,
+        image_size=config.image_size,
+        channels=config.channels,
+        output=config.output,
+        rngs=nnx.Rngs(seed),
+    )

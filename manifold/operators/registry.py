@@ -1,0 +1,70 @@
+"""Small example instances of every operator, the single registry the property tests run over.
+
+Each entry maps a name to an :class:`OperatorExample`: a factory ``make(key) -> LinearOperator``
+building a small instance (sizes ≤ 32, so ``matrix()`` and CG pseudo-inverses are cheap) and the
+facts the tests need about it. To register a new operator, add one entry to
+:func:`example_operators`; a test fails while an operator class defined in ``manifold`` has no
+entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold.operators import masks
+from manifold.operators._base import LinearOperator
+from manifold.operators.mri import MRI, MultiCoilMRI, simulated_coil_maps
+from manifold.operators.radon import Radon
+from manifold.operators.simple import Denoise, GaussianCS, Inpaint
+
+__all__ = ["OperatorExample", "example_operators"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorExample:
+    """A registry entry.
+
+    Attributes:
+      make: ``make(key) -> LinearOperator``, a small instance (``key`` drives any randomness).
+      injective: ``A`` has full column rank, so ``A.pinv(A(x)) == x`` exactly (up to CG tolerance).
+    """
+
+    make: Callable[[jax.Array], LinearOperator]
+    injective: bool = False
+
+
+def _random_pixels(key, shape, fraction):
+    return jax.random.uniform(key, shape) < fraction
+
+
+def example_operators() -> dict[str, OperatorExample]:
+    """All registered example operators, ``{name: OperatorExample}``."""
+    n = 16
+    return {
+        "mri_full": OperatorExample(lambda key: MRI(jnp.ones((n, n), bool)), injective=True),
+        "mri_uniform4_acs": OperatorExample(lambda key: MRI(masks.uniform((n, n), 4, acs=2))),
+        "mri_variable_density": OperatorExample(
+            lambda key: MRI(masks.variable_density((n, n), 3, acs=2, key=key))
+        ),
+        "multicoil_mri_full": OperatorExample(
+            lambda key: MultiCoilMRI(jnp.ones((n, n), bool), simulated_coil_maps((n, n), 4)), injective=True
+        ),
+        "multicoil_mri_random": OperatorExample(
+            lambda key: MultiCoilMRI(masks.random((n, n), 2, acs=2, key=key), simulated_coil_maps((n, n), 4))
+        ),
+        "radon_sparse_view": OperatorExample(lambda key: Radon((n, n), np.linspace(0, 180, 12, endpoint=False))),
+        "radon_limited_angle": OperatorExample(lambda key: Radon((n, n), np.linspace(10, 100, 30))),
+        "inpaint_random": OperatorExample(lambda key: Inpaint(_random_pixels(key, (n, n), 0.5))),
+        "inpaint_full": OperatorExample(lambda key: Inpaint(jnp.ones((n, n), bool)), injective=True),
+        "denoise": OperatorExample(lambda key: Denoise((n, n)), injective=True),
+        "gaussian_cs_wide": OperatorExample(lambda key: GaussianCS(40, (8, 8), key=key)),
+        "gaussian_cs_tall": OperatorExample(lambda key: GaussianCS(96, 64, key=key), injective=True),
+        "composed_mri_inpaint": OperatorExample(
+            lambda key: MRI(masks.uniform((n, n), 2, acs=4)) @ Inpaint(_random_pixels(key, (n, n), 0.7))
+        ),
+    }

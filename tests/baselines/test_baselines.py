@@ -1,0 +1,138 @@
+import jax
+import jax.numpy as jnp
+import pytest
+
+from manifold.baselines import (
+    eit_one_step,
+    fit_pca,
+    haar2,
+    ihaar2,
+    pca_subspace,
+    tikhonov,
+    total_variation,
+    tv,
+    wavelet_l1,
+    zero_filled,
+)
+from manifold.baselines.tv import divergence, gradient
+from manifold.operators import masks
+from manifold.operators.mri import MRI
+from manifold.operators.simple import GaussianCS
+
+
+def rel(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+def blocks(size=32):
+    """A piecewise-constant test image: two rectangles on a background."""
+    x = jnp.full((size, size), 0.2)
+    x = x.at[4:20, 6:14].set(1.0)
+    return x.at[18:28, 16:30].set(0.6)
+
+
+@pytest.fixture(scope="module")
+def mri():
+    return MRI(masks.random((32, 32), 3, acs=6, key=jax.random.key(0)))
+
+
+def test_haar_is_orthonormal():
+    eye = jnp.eye(64).reshape((64, 8, 8))
+    W = jax.vmap(lambda e: haar2(e, 2).ravel())(eye)  # rows: transforms of the basis images
+    assert jnp.allclose(W @ W.T, jnp.eye(64), atol=1e-5)
+    x = jax.random.normal(jax.random.key(1), (8, 8))
+    assert jnp.allclose(ihaar2(haar2(x, 3), 3), x, atol=1e-5)
+    assert jnp.allclose(haar2(jnp.ones((8, 8)), 3)[0, 0], 8.0)  # all energy in the coarsest LL
+
+
+def test_haar_rejects_sizes_not_divisible_by_two_to_the_levels():
+    with pytest.raises(ValueError, match="levels"):
+        haar2(jnp.ones((12, 12)), 3)
+
+
+def test_divergence_is_minus_the_adjoint_of_the_gradient():
+    kx, kp = jax.random.split(jax.random.key(2))
+    x = jax.random.normal(kx, (7, 9))
+    p = jax.random.normal(kp, (2, 7, 9))
+    assert jnp.vdot(gradient(x), p) == pytest.approx(-float(jnp.vdot(x, divergence(p))), rel=1e-5)
+    step = jnp.zeros((7, 9)).at[:, 5:].set(2.0)  # one vertical edge of height 2 across 7 rows
+    assert float(total_variation(step)) == pytest.approx(14.0)
+
+
+@pytest.mark.parametrize("kind", ["real", "complex"])
+def test_tikhonov_matches_the_normal_equations(kind):
+    if kind == "real":
+        A = GaussianCS(20, (8, 8), key=jax.random.key(3))
+    else:
+        A = MRI(masks.random((8, 8), 2, acs=2, key=jax.random.key(3)))
+    x = jax.random.normal(jax.random.key(4), (8, 8))
+    b = A(x)
+    M = A.matrix()
+    lam = 0.05
+    expected = jnp.linalg.solve(jnp.real(M.conj().T @ M) + lam * jnp.eye(64), jnp.real(M.conj().T @ b.ravel()))
+    got = tikhonov(A, b, lam=lam, tol=1e-7)
+    assert jnp.allclose(got.ravel(), expected, atol=1e-4)
+    batched = tikhonov(A, jnp.stack([b, 2 * b]), lam=lam, tol=1e-7)
+    assert batched.shape == (2, 8, 8)
+    assert jnp.allclose(batched[1], 2 * got, atol=1e-4)
+
+
+def test_zero_filled_is_the_real_pseudo_inverse(mri):
+    x = blocks()
+    assert jnp.allclose(zero_filled(mri, mri(x)), jnp.real(mri.pinv(mri(x))), atol=1e-6)
+
+
+def test_tv_and_wavelet_beat_zero_filled_on_piecewise_constant_images(mri):
+    x = blocks()
+    b = mri(x)
+    err_zf = rel(zero_filled(mri, b), x)
+    err_tv = rel(tv(mri, b, lam=1e-3, steps=300, norm=1.0), x)
+    err_wav = rel(wavelet_l1(mri, b, lam=2e-3, steps=300, norm=1.0), x)
+    assert err_tv < 0.5 * err_zf
+    assert err_wav < 0.8 * err_zf
+
+
+def test_tv_estimates_the_operator_norm_when_not_given(mri):
+    b = mri(blocks())
+    assert jnp.allclose(tv(mri, b, lam=1e-3, steps=20), tv(mri, b, lam=1e-3, steps=20, norm=1.0), atol=1e-2)
+
+
+def test_pca_subspace_is_exact_on_in_span_data():
+    k = 3
+    key_b, key_c, key_a, key_x = jax.random.split(jax.random.key(5), 4)
+    q, _ = jnp.linalg.qr(jax.random.normal(key_b, (64, k)))
+    mean = jnp.linspace(0.0, 1.0, 64).reshape(8, 8)
+    coeffs = jax.random.normal(key_c, (50, k)) * jnp.array([3.0, 2.0, 1.0])[None]
+    train = mean[None] + (coeffs @ q.T).reshape(50, 8, 8)
+    basis, mu = fit_pca(train, k)
+    assert basis.shape == (k, 8, 8) and jnp.allclose(mu, jnp.mean(train, axis=0), atol=1e-5)
+    A = GaussianCS(10, (8, 8), key=key_a)  # 10 measurements of 64 pixels: hopeless without the prior
+    x = mean + (jnp.array([1.0, -2.0, 0.5]) @ q.T).reshape(8, 8)
+    assert jnp.allclose(pca_subspace(A, A(x), basis, mu), x, atol=1e-3)
+    with pytest.raises(ValueError, match="basis"):
+        pca_subspace(A, A(x), basis[:, :4], mu)
+
+
+def test_eit_one_step_matches_the_dense_noser_solution():
+    A = GaussianCS(20, (8, 8), key=jax.random.key(6))
+    b = A(jax.random.normal(jax.random.key(7), (8, 8)))
+    J = A.matrix()
+    R = jnp.sum(J * J, axis=0)
+    lam = 0.1
+    ridge = lam * jnp.trace((J / R[None]) @ J.T) / 20
+    expected = jnp.linalg.solve(J.T @ J + ridge * jnp.diag(R), J.T @ b)
+    assert jnp.allclose(eit_one_step(A, b, lam=lam).ravel(), expected, atol=1e-4)
+
+
+def test_bad_input():
+    A = GaussianCS(10, (8, 8), key=jax.random.key(8))
+    with pytest.raises(ValueError, match="b: contains NaN"):
+        tikhonov(A, jnp.full((10,), jnp.nan))
+    with pytest.raises(ValueError, match=r"b: expected shape \(10,\)"):
+        zero_filled(A, jnp.zeros((11,)))
+    with pytest.raises(TypeError, match="A: expected a manifold.operators.LinearOperator"):
+        tv(lambda x: x, jnp.zeros((8, 8)))
+    with pytest.raises(ValueError, match="lam"):
+        tikhonov(A, jnp.zeros((10,)), lam=-1.0)
+    with pytest.raises(ValueError, match="A: tv needs 2-D images"):
+        tv(GaussianCS(10, (64,), key=jax.random.key(0)), jnp.zeros((10,)))

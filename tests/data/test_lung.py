@@ -1,0 +1,98 @@
+"""Lung phantoms: determinism, ranges, exact regeneration from params, smoothness, validation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from manifold.data import (
+    LUNG_PARAM_NAMES,
+    LUNG_PARAM_RANGES,
+    LUNG_VALUE_RANGE,
+    lung_param_names,
+    lung_phantom_from_params,
+    lung_phantoms,
+)
+from manifold.thorax import thorax_mask
+
+SIZE = 32
+N = 32  # one batch shape everywhere, so each flag set compiles once for the whole module
+FLAGS = [{}, {"collapsed": True}, {"pneumothorax": True}, {"anomaly": True}]
+PATHOLOGIES = FLAGS[1:]
+
+
+def test_default_shapes_and_names():
+    images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(0))
+    assert images.shape == (N, SIZE, SIZE) and images.dtype == jnp.float32
+    assert params.shape == (N, len(LUNG_PARAM_NAMES)) == (N, 8)
+    assert lung_param_names() == LUNG_PARAM_NAMES
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_same_key_identical_different_key_different(flags):
+    a, pa = lung_phantoms(N, size=SIZE, key=jax.random.key(1), **flags)
+    b, pb = lung_phantoms(N, size=SIZE, key=jax.random.key(1), **flags)
+    c, pc = lung_phantoms(N, size=SIZE, key=jax.random.key(2), **flags)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pa, pb)
+    assert not np.array_equal(pa, pc)
+    assert np.abs(np.asarray(a) - np.asarray(c)).max() > 1e-2
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_ranges_and_zero_outside_thorax(flags):
+    images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(3), **flags)
+    images, params = np.asarray(images), np.asarray(params)
+    names = lung_param_names(**flags)
+    assert params.shape == (N, len(names))
+    lo_v, hi_v = LUNG_VALUE_RANGE
+    assert np.isfinite(images).all()
+    assert images.min() >= lo_v and images.max() <= hi_v
+    assert images.min() < -0.2  # ventilated lungs are visible
+    outside = ~np.asarray(thorax_mask(SIZE))
+    assert np.all(images[:, outside] == 0.0)
+    for j, name in enumerate(names):
+        lo, hi, mirrored = LUNG_PARAM_RANGES[name]
+        col = params[:, j] - (np.pi / 2 if name == "pneumo_angle" else 0.0)
+        col = np.abs(col) if mirrored else col
+        assert np.all((col >= lo - 1e-6) & (col <= hi + 1e-6)), name
+        if mirrored:  # both sides occur
+            signs = np.sign(params[:, j] - (np.pi / 2 if name == "pneumo_angle" else 0.0))
+            assert set(signs) == {-1.0, 1.0}, name
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_params_regenerate_images_exactly(flags):
+    images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(4), **flags)
+    np.testing.assert_array_equal(lung_phantom_from_params(params, size=SIZE, **flags), images)
+    # A different batch shape is a different XLA program: equal up to float32 rounding only.
+    np.testing.assert_allclose(lung_phantom_from_params(params[2], size=SIZE, **flags), images[2], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("flags", PATHOLOGIES)
+def test_pathology_changes_the_image(flags):
+    images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(5), **flags)
+    healthy = lung_phantom_from_params(params[:, : len(LUNG_PARAM_NAMES)], size=SIZE)
+    diff = np.abs(np.asarray(images) - np.asarray(healthy)).reshape(N, -1).max(axis=1)
+    assert np.all(diff > 0.05)
+
+
+def test_smooth_in_params_central_difference_converges():
+    """Central differences of a smooth map converge at O(h²): the error ratio is ~4 per halving."""
+    flags = {"collapsed": True, "pneumothorax": True, "anomaly": True}
+    _, params = lung_phantoms(1, size=SIZE, key=jax.random.key(6), **flags)
+    p0 = np.asarray(params[0], np.float64)[None]  # (1, p): one compiled batch shape
+
+    def render(p):
+        with jax.enable_x64(True):  # float64 so round-off does not swamp the truncation error
+            return np.asarray(lung_phantom_from_params(p, size=SIZE, dtype=jnp.float64, **flags))
+
+    rng = np.random.default_rng(0)
+    direction = rng.standard_normal(p0.shape)
+    direction /= np.linalg.norm(direction)
+    steps = [4e-2, 2e-2, 1e-2]
+    derivs = [(render(p0 + h * direction) - render(p0 - h * direction)) / (2 * h) for h in steps]
+    e1 = np.abs(derivs[0] - derivs[1]).max()
+    e2 = np.abs(derivs[1] - derivs[2]).max()
+    assert np.abs(derivs[2]).max() > 1.0  # the images do move with the parameters
+    assert 3.0 < e1 / e2 < 5.0  # second-order convergence, i.e. a smooth map

@@ -1,0 +1,116 @@
+import jax
+import jax.numpy as jnp
+import pytest
+from conftest import K, SIZE, mlp_generator, nonlinear_map
+
+from manifold.models import Generator
+from manifold.operators.mri import MRI
+from manifold.solve import latent, solve_latent
+
+
+def rel(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def target(G):
+    h_star = jax.random.normal(jax.random.key(2), (K,))
+    return h_star, G(h_star)
+
+
+def test_lm_recovers_in_range_target_from_mri_4x(G, mri4, target):
+    h_star, x_star = target
+    sol = solve_latent(G, mri4, mri4(x_star), restarts=4, lam=1e-6, key=jax.random.key(3))
+    assert rel(sol.x, x_star) < 1e-2
+    assert sol.residual < 1e-3
+    assert sol.x.shape == (SIZE, SIZE) and sol.h.shape == (K,)
+    assert sol.restart_h.shape == (4, K) and sol.restart_loss.shape == (4,)
+    assert sol.loss == pytest.approx(float(jnp.min(sol.restart_loss)))
+    assert 1 <= int(sol.iterations) < 100  # stopped early, converged
+    hist = sol.loss_history
+    assert hist.shape == (100,) and bool(jnp.all(jnp.diff(hist) <= 0))  # LM only accepts descent
+
+
+def test_adam_reaches_loss_comparable_to_lm(G, mri4, target):
+    _, x_star = target
+    b = mri4(x_star)
+    lm = solve_latent(G, mri4, b, restarts=4, lam=1e-6, key=jax.random.key(3))
+    adam = solve_latent(G, mri4, b, method="adam", restarts=4, steps=500, lam=1e-6, key=jax.random.key(3))
+    assert adam.loss_history.shape == (500,)
+    assert float(adam.loss) < 10 * float(lm.loss) + 1e-6
+    assert rel(adam.x, x_star) < 2e-2
+
+
+def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target):
+    h_star, x_star = target
+    forward = nonlinear_map(jax.random.key(4))
+    sol = solve_latent(G, forward, forward(x_star), restarts=4, lam=1e-7, key=jax.random.key(5))
+    assert rel(sol.x, x_star) < 1e-2
+    assert sol.residual < 1e-3
+
+
+def test_second_call_with_same_shapes_does_not_recompile(G, mri4, target):
+    _, x_star = target
+    b = mri4(x_star)
+    solve_latent(G, mri4, b, restarts=4, lam=1e-6, key=jax.random.key(3))
+    before = latent._solve_batch._cache_size()
+    # New data, new key, new lam, new mask and new generator weights: all traced, no recompile.
+    other_G = jax.tree_util.tree_map(lambda p: 1.1 * p, G)  # same network, new weights
+    other_A = MRI(jnp.roll(mri4.mask, 1, axis=0))
+    sol = solve_latent(other_G, other_A, 2.0 * b, restarts=4, lam=1e-3, key=jax.random.key(7))
+    assert latent._solve_batch._cache_size() == before
+    assert bool(jnp.all(jnp.isfinite(sol.x)))
+
+
+def test_batched_b_solves_each_row_independently(G, mri4):
+    hs = jax.random.normal(jax.random.key(11), (2, K))
+    b = mri4(G(hs))  # (2, H, W)
+    init = 0.5 * hs  # a start near each truth
+    batched = solve_latent(G, mri4, b, restarts=1, init=init, lam=1e-6)
+    swapped = solve_latent(G, mri4, b[::-1], restarts=1, init=init[::-1], lam=1e-6)
+    assert batched.x.shape == (2, SIZE, SIZE) and batched.residual.shape == (2,)
+    assert jnp.allclose(batched.h, swapped.h[::-1], atol=1e-4)
+    for i in range(2):
+        assert rel(batched.x[i], G(hs[i])) < 1e-2
+
+
+def test_encoder_init_starts_at_the_encoded_pinv(mri4):
+    # A linear generator G(h) = W h with an exact encoder (its pseudo-inverse): with full
+    # sampling A^+ b = x, so the first iterate is already the solution.
+    w = jax.random.normal(jax.random.key(12), (SIZE * SIZE, K))
+    G = Generator(
+        lambda p, h: (h @ p.T).reshape((-1, SIZE, SIZE)),
+        w,
+        latent_dim=K,
+        image_shape=(SIZE, SIZE),
+        encode=lambda p, x: x.reshape((x.shape[0], -1)) @ jnp.linalg.pinv(p).T,
+    )
+    A = MRI(jnp.ones((SIZE, SIZE), bool))
+    h_star = jax.random.normal(jax.random.key(13), (K,))
+    sol = solve_latent(G, A, A(G(h_star)), restarts=1, init="encoder", lam=0.0, steps=20)
+    assert float(sol.loss_history[0]) < 1e-6 * float(jnp.sum(jnp.abs(A(G(h_star))) ** 2))
+    assert jnp.allclose(sol.h, h_star, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"b": jnp.full((SIZE, SIZE), jnp.nan, jnp.complex64)}, "b: contains NaN"),
+        ({"b": jnp.zeros((SIZE, SIZE + 1), jnp.complex64)}, r"b: expected shape \(16, 16\)"),
+        ({"G": mlp_generator(jax.random.key(0), size=8)}, r"G: generator image shape \(8, 8\) != A.in_shape"),
+        ({"method": "newton"}, "method"),
+        ({"restarts": 0}, "restarts"),
+        ({"lam": -1.0}, "lam"),
+        ({"key": None}, "key"),
+        ({"init": jnp.zeros(K + 1)}, "init"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(G, mri4, kwargs, match):
+    args = {"G": G, "b": jnp.zeros((SIZE, SIZE), jnp.complex64), "key": jax.random.key(0)} | kwargs
+    with pytest.raises(ValueError, match=match):
+        solve_latent(args.pop("G"), mri4, args.pop("b"), **args)
+
+
+def test_nonlinear_map_that_cannot_take_the_image_is_rejected(G):
+    with pytest.raises(ValueError, match="A: cannot be applied"):
+        solve_latent(G, lambda x: x.reshape(7, -1), jnp.zeros(3), key=jax.random.key(0))
