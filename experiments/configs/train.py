@@ -37,7 +37,7 @@ def eit_vae(smoke: bool = False) -> TrainConfig:
             steps=3, batch_size=8, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2,
         )  # fmt: skip
     return TrainConfig(
-        ModelConfig("vae", latent_dim=8, image_size=128, channels=(64, 64, 32, 32, 16, 8), output="linear"),
+        ModelConfig("vae", latent_dim=8, image_size=128, channels=(32, 32, 32, 16, 8, 4), output="linear"),
         DataConfig("lung_phantoms", size=128, n_train=4096, n_test=64),
         steps=2000, batch_size=32, learning_rate=2e-3, warmup_steps=50, beta=0.02,
         eval_every=100, checkpoint_every=100,

@@ -183,6 +183,11 @@ def _phantoms_jit(params, *, size, collapsed, pneumothorax, anomaly, edge):
     return jax.vmap(one)(params)
 
 
+def _check_edge(edge) -> None:
+    if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not (math.isfinite(edge) and edge > 0):
+        raise ValueError(f"edge: expected a positive finite number of pixels, got {edge!r}")
+
+
 def lung_phantom_from_params(
     params,
     *,
@@ -208,8 +213,7 @@ def lung_phantom_from_params(
         ``(size, size)`` or ``(n, size, size)`` images of ``dtype``, zero outside the thorax mask.
     """
     size = check_size(size)
-    if not (isinstance(edge, (int, float)) and edge > 0 and math.isfinite(edge)):
-        raise ValueError(f"edge: expected a positive finite number of pixels, got {edge!r}")
+    _check_edge(edge)
     flags = dict(collapsed=bool(collapsed), pneumothorax=bool(pneumothorax), anomaly=bool(anomaly))
     p = len(lung_param_names(**flags))
     dtype = jnp.dtype(dtype)
@@ -234,21 +238,30 @@ def sample_lung_params(
         collapsed, pneumothorax, anomaly: append the parameters of these pathologies.
 
     Returns:
-        ``(n, p)`` float32, columns in :func:`lung_param_names` order.
+        ``(n, p)`` float32, columns in :func:`lung_param_names` order. The flags only select
+        columns: with the same key, the base 8 columns are the same whatever the flags, so a
+        pathological set is its healthy twin plus the pathology.
     """
     n = check_positive_int(n, "n")
     key = check_key(key)
-    return _sample_jit(key, n=n, collapsed=bool(collapsed), pneumothorax=bool(pneumothorax), anomaly=bool(anomaly))
+    names = lung_param_names(collapsed=collapsed, pneumothorax=pneumothorax, anomaly=anomaly)
+    columns = np.array([_ALL_NAMES.index(name) for name in names])
+    return _sample_all(key, n=n)[:, columns]
 
 
-@functools.partial(jax.jit, static_argnames=("n", "collapsed", "pneumothorax", "anomaly"))
-def _sample_jit(key, *, n, collapsed, pneumothorax, anomaly):
-    rows = _groups(collapsed, pneumothorax, anomaly)
-    lo = jnp.array([[r[1] for r in rows]], jnp.float32)  # (1, p)
-    hi = jnp.array([[r[2] for r in rows]], jnp.float32)
-    mirrored = jnp.array([[r[3] for r in rows]])
-    offset = jnp.array([[np.pi / 2 if r[0] == "pneumo_angle" else 0.0 for r in rows]], jnp.float32)
-    u, s = jnp.split(jax.random.uniform(key, (n, 2 * len(rows)), jnp.float32), 2, axis=1)
+_ALL_ROWS = _BASE + _COLLAPSE + _PNEUMO + _ANOMALY
+_ALL_NAMES = tuple(row[0] for row in _ALL_ROWS)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _sample_all(key, *, n):
+    """Every parameter of every group, so a key gives the same base (and pathology) values
+    whichever pathology flags are on: the flags only choose columns."""
+    lo = jnp.array([[r[1] for r in _ALL_ROWS]], jnp.float32)  # (1, p_all)
+    hi = jnp.array([[r[2] for r in _ALL_ROWS]], jnp.float32)
+    mirrored = jnp.array([[r[3] for r in _ALL_ROWS]])
+    offset = jnp.array([[np.pi / 2 if r[0] == "pneumo_angle" else 0.0 for r in _ALL_ROWS]], jnp.float32)
+    u, s = jnp.split(jax.random.uniform(key, (n, 2 * len(_ALL_ROWS)), jnp.float32), 2, axis=1)
     u = lo + (hi - lo) * u
     sign = jnp.where(s < 0.5, -1.0, 1.0)
     return jnp.where(mirrored, sign * u, u) + offset
@@ -284,5 +297,7 @@ def lung_phantoms(
         agrees to float32 rounding, ~1e-7).
     """
     flags = dict(collapsed=collapsed, pneumothorax=pneumothorax, anomaly=anomaly)
+    check_size(size)
+    _check_edge(edge)
     params = sample_lung_params(n, key=key, **flags)
     return lung_phantom_from_params(params, size=size, edge=edge, **flags), params

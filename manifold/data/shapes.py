@@ -26,6 +26,7 @@ from manifold.thorax import pixel_grid
 
 __all__ = ["anomaly_phantoms", "rotations"]
 
+
 @functools.partial(jax.jit, static_argnames=("n", "size"))
 def _anomaly_jit(key, p_anomaly, *, n, size):
     u = jax.random.uniform(key, (17, n))  # one draw, one row per random quantity

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.spatial import Delaunay, cKDTree
 
-from manifold.thorax import thorax_radius
+from manifold.thorax import THORAX_EXPONENT, THORAX_SEMI_AXES
 
 __all__ = ["EITMesh", "disk_mesh", "mesh_from_arrays", "thorax_mesh"]
 
@@ -159,7 +159,7 @@ def thorax_mesh(
 ) -> EITMesh:
     """Mesh of the thorax outline of :mod:`manifold.thorax` (same arguments as :func:`disk_mesh`)."""
     return _star_mesh(
-        lambda theta: np.asarray(thorax_radius(theta), dtype=np.float64),
+        _thorax_radius,
         n_electrodes,
         electrode_width,
         h_electrode,
@@ -167,6 +167,12 @@ def thorax_mesh(
         grading,
         "thorax",
     )
+
+
+def _thorax_radius(theta: np.ndarray) -> np.ndarray:
+    """:func:`manifold.thorax.thorax_radius` in float64 NumPy (the mesher evaluates it often)."""
+    (a, b), p = THORAX_SEMI_AXES, THORAX_EXPONENT
+    return (np.abs(np.cos(theta) / a) ** p + np.abs(np.sin(theta) / b) ** p) ** (-1.0 / p)
 
 
 # -- the mesher ---------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def check_latents(G: Callable, h: Any, *, latent_dim: int | None = None, name: s
     k = latent_dim_for(G, latent_dim, h)
     if h.ndim not in (1, 2) or h.shape[-1] != k:
         raise ValueError(f"{name}: expected shape ({k},) or (batch, {k}), got {h.shape}")
-    if not bool(jnp.all(jnp.isfinite(h))):
+    if not np.all(np.isfinite(np.asarray(h))):
         raise ValueError(f"{name}: contains NaN or infinite values")
     return (h if h.ndim == 2 else h[None]), h.ndim == 2
 

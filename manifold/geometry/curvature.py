@@ -57,7 +57,7 @@ def _orthonormal_tangent(jac: jax.Array, rtol) -> tuple[jax.Array, jax.Array, ja
     u, s, vt = jnp.linalg.svd(jac, full_matrices=False)
     tol = default_rtol(jac.shape[0], jac.shape[1], jac.dtype) if rtol is None else rtol
     keep = (s > tol * s[0]) & (s[0] > 0)
-    return u * keep, s, vt, keep
+    return u * keep[None, :], s, vt, keep
 
 
 def _second_derivative(g, h, u, v):
@@ -119,7 +119,7 @@ def _max_curvature(G, h, key, *, rtol, n_directions, steps):
     q, s, vt, keep = _orthonormal_tangent(jac, rtol)
     hess = jax.jacfwd(jax.jacfwd(g))(h)  # (n, k, k)
     # Unit-speed directions: u = V S^+ w has ||J u|| = ||w|| on the kept singular directions.
-    lift = vt.T * jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)  # (k, min(n, k))
+    lift = vt.T * jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)[None, :]  # (k, min(n, k))
 
     def kappa2(w):
         w = w * keep / jnp.linalg.norm(w * keep)

@@ -65,13 +65,20 @@ def singular_values(G: Callable, h, *, latent_dim: int | None = None) -> jax.Arr
     Returns:
       ``(min(n, k),)`` or ``(batch, min(n, k))``, descending.
     """
-    jac = jacobian(G, h, latent_dim=latent_dim)
-    return jnp.linalg.svd(jac, compute_uv=False)
+    h2, batched = check_latents(G, h, latent_dim=latent_dim)
+    s = jit_call(_singular_values, G, h2)
+    return s if batched else s[0]
 
 
-def _rank_from_sv(s: jax.Array, rtol: float) -> jax.Array:
-    smax = s[..., :1]
-    return jnp.sum((s > rtol * smax) & (smax > 0), axis=-1)
+def _singular_values(G, h2):
+    return jnp.linalg.svd(_jacobians(G, h2), compute_uv=False)
+
+
+def _ranks(G, h2, *, rtol):
+    jac = _jacobians(G, h2)
+    s = jnp.linalg.svd(jac, compute_uv=False)
+    tol = default_rtol(jac.shape[1], jac.shape[2], jac.dtype) if rtol is None else rtol
+    return jnp.sum((s > tol * s[:, :1]) & (s[:, :1] > 0), axis=-1)
 
 
 def tangent_rank(G: Callable, h, *, rtol: float | None = None, latent_dim: int | None = None) -> jax.Array:
@@ -93,15 +100,9 @@ def tangent_rank(G: Callable, h, *, rtol: float | None = None, latent_dim: int |
       ValueError: if ``rtol`` is not in (0, 1) or ``h`` has the wrong size.
     """
     rtol = check_rtol(rtol)
-    s = singular_values(G, h, latent_dim=latent_dim)
-    n, k = _jacobian_size(G, h, latent_dim)
-    return _rank_from_sv(s, default_rtol(n, k, s.dtype) if rtol is None else rtol)
-
-
-def _jacobian_size(G, h, latent_dim) -> tuple[int, int]:
-    h2, _ = check_latents(G, h, latent_dim=latent_dim)
-    out = jax.eval_shape(flat_generator(G), jax.ShapeDtypeStruct(h2.shape[1:], h2.dtype))
-    return int(out.shape[0]), int(h2.shape[1])
+    h2, batched = check_latents(G, h, latent_dim=latent_dim)
+    r = jit_call(_ranks, G, h2, rtol=rtol)
+    return r if batched else r[0]
 
 
 def _bases(G, h2, *, rtol):

@@ -56,12 +56,22 @@ def _lm(G, A, b, h0, lam, *, steps):
     return h, cost(h)
 
 
-def _fit_many(G, A, bs, starts, lam, *, steps):
-    """Best of ``starts`` (S, k) for every data vector in ``bs`` (B, m): vmapped twice."""
+def _fit_many(G, A, bs, candidates, lam, *, n_starts, steps):
+    """For every data vector in ``bs`` (B, m): LM from the ``n_starts`` best of ``candidates`` (C, k)."""
+    a = flat_operator(A)
+    pred = jax.vmap(lambda h: a(G(h)))(candidates)  # (C, m): one forward pass per candidate
+    misfit = jnp.sum((bs[:, None, :] - pred[None]) ** 2, axis=-1) + lam * jnp.sum(candidates**2, axis=-1)[None]
+    _, idx = jax.lax.top_k(-misfit, n_starts)  # (B, S)
+    starts = candidates[idx]  # (B, S, k)
     per_start = jax.vmap(lambda b, h0: _lm(G, A, b, h0, lam, steps=steps), in_axes=(None, 0))
-    hs, costs = jax.vmap(per_start, in_axes=(0, None))(bs, starts)  # (B, S, k), (B, S)
+    hs, costs = jax.vmap(per_start)(bs, starts)  # (B, S, k), (B, S)
     best = jnp.argmin(costs, axis=1)
     return jnp.take_along_axis(hs, best[:, None, None], axis=1)[:, 0]
+
+
+def _candidates(key, n_candidates: int, k: int, scale: float) -> jax.Array:
+    """``h = 0`` and ``n_candidates - 1`` prior draws ``N(0, scale^2 I)``."""
+    return jnp.concatenate([jnp.zeros((1, k)), scale * jax.random.normal(key, (n_candidates - 1, k))])
 
 
 def latent_fit(
@@ -70,6 +80,7 @@ def latent_fit(
     b,
     *,
     key: jax.Array,
+    n_candidates: int = 256,
     n_starts: int = 4,
     steps: int = 30,
     lam: float = 0.0,
@@ -78,15 +89,18 @@ def latent_fit(
 ) -> jax.Array:
     """Latent least squares ``argmin_h ||A G(h) - b||^2 + lam ||h||^2`` by Levenberg-Marquardt.
 
-    Runs ``steps`` LM iterations from ``h = 0`` and ``n_starts - 1`` random starts
-    ``N(0, latent_scale^2 I)`` and keeps the lowest cost, for every data vector at once.
+    The objective is nonconvex (a bright spot in the wrong place has no gradient towards the
+    right one), so the starts are chosen globally: ``h = 0`` and ``n_candidates - 1`` prior draws
+    ``N(0, latent_scale^2 I)`` are scored by their cost, and ``steps`` LM iterations run from
+    the ``n_starts`` best; the lowest final cost wins. Everything is vmapped over the data.
 
     Args:
       G: generator, any callable ``(k,) -> image``.
       A: linear operator on ``G``'s images.
       b: data ``A(x)`` of one image or a batch (leading axis).
       key: PRNG key of the random starts.
-      n_starts: number of starts (>= 1; the first is ``h = 0``).
+      n_candidates: number of scored candidate starts.
+      n_starts: number of LM runs per data vector (``<= n_candidates``).
       steps: LM iterations per start.
       lam: Tikhonov weight on ``h`` (>= 0).
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
@@ -101,18 +115,22 @@ def latent_fit(
     b = jnp.asarray(b)
     if b.shape[b.ndim - len(out.shape) :] != out.shape or b.ndim not in (len(out.shape), len(out.shape) + 1):
         raise ValueError(f"b: expected shape {out.shape} or (batch, *{out.shape}) to match A's output, got {b.shape}")
-    if not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
-        raise ValueError(f"n_starts: expected a positive integer, got {n_starts!r}")
+    _check_starts(n_candidates, n_starts)
     if not float(lam) >= 0:
         raise ValueError(f"lam: expected a non-negative number, got {lam}")
     batched = b.ndim == len(out.shape) + 1
     b2 = b if batched else b[None]
     flat = jax.vmap(lambda y: _real_flat_data(y))(b2)
-    starts = jnp.concatenate(
-        [jnp.zeros((1, k)), float(latent_scale) * jax.random.normal(key, (int(n_starts) - 1, k))]
-    )
-    h = jit_call(_fit_many, G, A, flat, starts, jnp.float32(lam), steps=int(steps))
+    cands = _candidates(key, int(n_candidates), k, float(latent_scale))
+    h = jit_call(_fit_many, G, A, flat, cands, jnp.float32(lam), n_starts=int(n_starts), steps=int(steps))
     return h if batched else h[0]
+
+
+def _check_starts(n_candidates, n_starts) -> None:
+    if not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1:
+        raise ValueError(f"n_candidates: expected a positive integer, got {n_candidates!r}")
+    if not isinstance(n_starts, (int, np.integer)) or not 1 <= n_starts <= n_candidates:
+        raise ValueError(f"n_starts: expected an integer in [1, n_candidates={n_candidates}], got {n_starts!r}")
 
 
 def _real_flat_data(y):
@@ -145,6 +163,7 @@ def linear_vs_latent(
     n_train: int = 1024,
     n_test: int = 32,
     ridge: float = 1e-6,
+    n_candidates: int = 256,
     n_starts: int = 4,
     steps: int = 30,
     latent_dim: int | None = None,
@@ -154,7 +173,8 @@ def linear_vs_latent(
 
     The affine map ``x ~ L b + c`` is fitted by ridge-regularised least squares (``ridge``
     relative to the largest eigenvalue of the data covariance) on ``n_train`` pairs; both methods
-    are scored on ``n_test`` fresh images. ``n_train`` should exceed the number of real
+    are scored on ``n_test`` fresh images; the latent solution is :func:`latent_fit`'s
+    (``n_candidates``, ``n_starts``, ``steps`` as there). ``n_train`` should exceed the number of real
     measurements for the linear fit to be the best linear map and not an underfitted one.
 
     Returns:
@@ -167,6 +187,7 @@ def linear_vs_latent(
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     if not float(ridge) > 0:
         raise ValueError(f"ridge: expected a positive number, got {ridge}")
+    _check_starts(n_candidates, n_starts)
     k_train, k_test, k_fit = jax.random.split(key, 3)
     _, x_tr, b_tr = jit_call(_pairs, G, A, k_train, n=int(n_train), k=k, scale=float(latent_scale))
     _, x_te, b_te = jit_call(_pairs, G, A, k_test, n=int(n_test), k=k, scale=float(latent_scale))
@@ -181,8 +202,8 @@ def linear_vs_latent(
     x_true = np.asarray(x_te, np.float64)
     norms = np.linalg.norm(x_true, axis=1)
     lin_err = np.linalg.norm(x_lin - x_true, axis=1) / norms
-    starts = jnp.concatenate([jnp.zeros((1, k)), float(latent_scale) * jax.random.normal(k_fit, (int(n_starts) - 1, k))])
-    h_hat = jit_call(_fit_many, G, A, b_te, starts, jnp.float32(0.0), steps=int(steps))
+    cands = _candidates(k_fit, int(n_candidates), k, float(latent_scale))
+    h_hat = jit_call(_fit_many, G, A, b_te, cands, jnp.float32(0.0), n_starts=int(n_starts), steps=int(steps))
     x_lat = np.asarray(jax.vmap(flat_generator(G))(h_hat), np.float64)
     lat_err = np.linalg.norm(x_lat - x_true, axis=1) / norms
     return InverseGap(

@@ -88,7 +88,7 @@ def _tangent_and_measured(G, A, h, *, rtol_j, rtol_a):
     _, s, vt = jnp.linalg.svd(jac, full_matrices=False)
     keep = (s > tol_j * s[0]) & (s[0] > 0)
     inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
-    a_q = a_jac @ (vt.T * inv)  # (m, min(n, k)); columns outside range(J) are zero
+    a_q = a_jac @ (vt.T * inv[None, :])  # (m, min(n, k)); columns outside range(J) are zero
     s_aq = jnp.linalg.svd(a_q, compute_uv=False)
     lower = jnp.where(r_j > 0, s_aq[jnp.maximum(r_j - 1, 0)], 0.0)
     return r_aj, r_j, lower, s_aq[0]
@@ -167,13 +167,13 @@ def _pair_ratios(G, A, pairs, *, min_separation):
 
 
 def _adversarial(G, A, pairs, sign, *, steps, learning_rate):  # traced inside _mrip
-    """``steps`` Adam steps on every pair minimising ``sign * log ratio`` (one compiled scan)."""
+    """``steps`` Adam steps on every pair ``p`` minimising ``sign[p] * log ratio`` (one scan)."""
     schedule = optax.exponential_decay(learning_rate, transition_steps=steps, decay_rate=1e-3)
     opt = optax.adam(schedule)
 
     def loss(p):
         log_r, _ = jax.vmap(lambda q: _pair_log_ratio(G, A, q[0], q[1]))(p)
-        return sign * jnp.sum(log_r)  # pairs are independent, so the summed loss decouples
+        return jnp.sum(sign * log_r)  # pairs are independent, so the summed loss decouples
 
     def step(carry, _):
         p, state = carry
@@ -273,11 +273,12 @@ def mrip_constants(
 def _mrip(G, A, key, latent_scale, learning_rate, min_separation, *, n_pairs, k, steps):
     """The whole of :func:`mrip_constants` in one compiled function."""
     pairs = _sample_pairs(key, n_pairs, k, latent_scale)
-    candidates = [pairs]
-    if steps:
-        for sign in (1.0, -1.0):
-            candidates.append(_adversarial(G, A, pairs, sign, steps=steps, learning_rate=learning_rate))
-    pairs_all = jnp.concatenate(candidates)
+    if steps:  # one copy of every pair descends the ratio, one ascends it
+        sign = jnp.concatenate([jnp.ones(n_pairs), -jnp.ones(n_pairs)])
+        moved = _adversarial(G, A, jnp.concatenate([pairs, pairs]), sign, steps=steps, learning_rate=learning_rate)
+        pairs_all = jnp.concatenate([pairs, moved])
+    else:
+        pairs_all = pairs
     ratios, valid = _pair_ratios(G, A, pairs_all, min_separation=min_separation)
     low = jnp.where(valid, ratios, jnp.inf)
     worst = jnp.argmin(low)

@@ -156,7 +156,8 @@ def load_generator(
         graphdef, state, target = _abstract_target(config, False)
         pure = store.restore(step, model=target)["model"]
         store.close()
-    module = nnx.merge(graphdef, nnx.replace_by_pure_dict(state, pure))
+    nnx.replace_by_pure_dict(state, pure)  # in place
+    module = nnx.merge(graphdef, state)
     if config.architecture == "gan":
         if not generator_only:
             module = module.generator

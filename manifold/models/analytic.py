@@ -75,7 +75,7 @@ def linear_generator(
         a random ``W = U diag(s) V^T`` of exactly rank ``rank`` is drawn (``s`` in [1, 2]).
       image_shape: shape of one image; default ``(n_pixels,)`` for a given ``W``. Required with a key.
       latent_dim: ``k``; required with a key, ignored (taken from ``W``) otherwise.
-      rank: rank of the random ``W`` (default ``latent_dim``); only with a key.
+      rank: rank of the random ``W`` (default ``min(n_pixels, latent_dim)``); only with a key.
 
     Returns:
       A :class:`Generator` named ``"linear"``.
@@ -85,14 +85,15 @@ def linear_generator(
             raise ValueError("image_shape, latent_dim: both are required when a PRNG key is given")
         shape = _check_shape(image_shape)
         n, k = math.prod(shape), int(latent_dim)
-        r = k if rank is None else int(rank)
+        r = min(n, k) if rank is None else int(rank)
         if not 0 <= r <= min(n, k):
             raise ValueError(f"rank: expected an integer in [0, min(n_pixels, latent_dim)] = [0, {min(n, k)}], got {rank}")
         ku, kv, ks = jax.random.split(weights_or_key, 3)
-        u, _ = jnp.linalg.qr(jax.random.normal(ku, (n, max(r, 1))))
-        v, _ = jnp.linalg.qr(jax.random.normal(kv, (k, max(r, 1))))
-        s = jax.random.uniform(ks, (max(r, 1),), minval=1.0, maxval=2.0) * (r > 0)
-        w = (u[:, :r] * s[:r]) @ v[:, :r].T
+        # Draw at full size and orthonormalise on the host: no shape-specific compilation per rank.
+        u, _ = np.linalg.qr(np.asarray(jax.random.normal(ku, (n, min(n, k)))))
+        v, _ = np.linalg.qr(np.asarray(jax.random.normal(kv, (k, min(n, k)))))
+        s = np.asarray(jax.random.uniform(ks, (min(n, k),), minval=1.0, maxval=2.0))
+        w = jnp.asarray((u[:, :r] * s[None, :r]) @ v[:, :r].T, jnp.float32)
     else:
         if rank is not None:
             raise ValueError("rank: only meaningful when a PRNG key is given (W fixes its own rank)")
@@ -128,7 +129,7 @@ def circle_generator(radius: float = 1.0) -> Generator:
 
 
 def _ignored_apply(params, h, *, shape):
-    hidden = jnp.tanh((h * params["mask"]) @ params["W1"].T + params["b1"])
+    hidden = jnp.tanh((h * params["mask"][None]) @ params["W1"].T + params["b1"][None])
     return (hidden @ params["W2"].T).reshape((h.shape[0], *shape))
 
 
@@ -177,11 +178,11 @@ def ignored_latents_generator(
 def _spot_apply(params, h):
     spectrum = params["spectrum"]  # (size, size) real, the DFT of one centred spot
     size = spectrum.shape[0]
-    f = jnp.fft.fftfreq(size).astype(jnp.float32)
+    f = jnp.fft.fftfreq(size).astype(jnp.float32)[None, None, :]
     pos = h.reshape(h.shape[0], -1, 2) * params["scale"] + params["centre"]  # (B, spots, 2) in pixels
     phase_rows = jnp.exp(-2j * jnp.pi * pos[..., 0:1] * f)  # (B, spots, size)
     phase_cols = jnp.exp(-2j * jnp.pi * pos[..., 1:2] * f)
-    shifted = spectrum * phase_rows[..., :, None] * phase_cols[..., None, :]  # (B, spots, size, size)
+    shifted = spectrum[None, None] * phase_rows[..., :, None] * phase_cols[..., None, :]  # (B, spots, size, size)
     images = jnp.fft.ifft2(jnp.sum(shifted, axis=1)).real
     return params["amplitude"] * images
 

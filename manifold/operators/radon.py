@@ -80,7 +80,7 @@ class Radon(LinearOperator):
         self.out_shape = (int(angles.size), n)
         self.dtype = jnp.float32
 
-    # -- forward ---------------------------------------------------------------------------
+    # -- forward and adjoint: batched, compiled once per shape ---------------------------------
     def __call__(self, x: jax.Array) -> jax.Array:
         """Apply ``A`` to ``x`` of shape ``(n, n)`` or ``(*batch, n, n)``.
 
@@ -88,37 +88,18 @@ class Radon(LinearOperator):
         (faster than ``vmap`` of the single-image forward, which fetches each index per image).
         """
         x = check_array(x, "x", shape=self.in_shape)
-        batch = x.shape[:-2]
-        y = self._project(x.reshape((-1, *self.in_shape)))
-        return y.reshape(batch + self.out_shape)
+        return _unbatch(_project(_batch(x, self.in_shape), self.angles), x.shape[:-2], self.out_shape)
+
+    def adjoint(self, y: jax.Array) -> jax.Array:
+        """Apply ``A^H = A^T`` (the exact transpose) to ``y`` of shape ``(*batch, n_angles, n)``."""
+        y = check_array(y, "y", shape=self.out_shape)
+        return _unbatch(_backproject(_batch(y, self.out_shape), self.angles), y.shape[:-2], self.in_shape)
 
     def _forward(self, x):
-        return self._project(x[None])[0]
+        return _project(x[None], self.angles)[0]
 
-    def _project(self, images: jax.Array) -> jax.Array:
-        """Project a stack ``(B, n, n)`` to ``(B, n_angles, n)``."""
-        n = self.in_shape[0]
-        width = n + 3  # one zero column/row before, two after: every neighbour index is valid
-        padded = jnp.pad(images, ((0, 0), (1, 2), (1, 2)))
-        table = padded.reshape(images.shape[0], -1).T  # (pixels, B): a gathered row serves the batch
-        centre = n // 2
-        grid = jnp.arange(n, dtype=jnp.float32) - centre
-        r, q = grid[:, None], grid[None, :]  # rows (summed over), detector columns
-
-        def one_angle(theta):
-            cos, sin = jnp.cos(jnp.deg2rad(theta)), jnp.sin(jnp.deg2rad(theta))
-            # Source coordinates, clipped to [-1, n]: beyond that all neighbours are zero padding.
-            row = jnp.clip(centre + cos * r - sin * q, -1, n)
-            col = jnp.clip(centre + sin * r + cos * q, -1, n)
-            row0, col0 = jnp.floor(row), jnp.floor(col)
-            fr, fc = (row - row0)[..., None], (col - col0)[..., None]
-            idx = (row0.astype(jnp.int32) + 1) * width + (col0.astype(jnp.int32) + 1)
-            top = (1 - fc) * table[idx] + fc * table[idx + 1]
-            bottom = (1 - fc) * table[idx + width] + fc * table[idx + width + 1]
-            return jnp.sum((1 - fr) * top + fr * bottom, axis=0)  # (n, B)
-
-        sino = jax.lax.map(one_angle, self.angles)  # (n_angles, n, B)
-        return jnp.moveaxis(sino, -1, 0)
+    def _adjoint(self, y):
+        return _backproject(y[None], self.angles)[0]
 
     # -- filtered back-projection -------------------------------------------------------------
     def fbp(self, sinogram: jax.Array) -> jax.Array:
@@ -142,34 +123,80 @@ class Radon(LinearOperator):
         y = check_array(sinogram, "sinogram", shape=self.out_shape)
         if jnp.iscomplexobj(y):
             raise ValueError("sinogram: expected a real array, got a complex one")
-        batch = y.shape[:-2]
-        x = self._fbp(y.reshape((-1, *self.out_shape)).astype(jnp.float32))
-        return x.reshape(batch + self.in_shape)
+        return _unbatch(_fbp(_batch(y, self.out_shape).astype(jnp.float32), self.angles), y.shape[:-2], self.in_shape)
 
-    def _fbp(self, sinos: jax.Array) -> jax.Array:
-        n_angles, n = self.out_shape
-        size = max(64, 2 ** math.ceil(math.log2(2 * math.ceil(math.sqrt(2) * n))))
-        spectrum = jnp.fft.fft(sinos, n=size, axis=-1) * jnp.asarray(ramp_filter(size))
-        filtered = jnp.real(jnp.fft.ifft(spectrum, axis=-1))[..., :n]  # (B, n_angles, n)
-        table = jnp.pad(jnp.moveaxis(filtered, 0, -1), ((0, 0), (0, 1), (0, 0)))  # (angles, n+1, B)
-        centre = n // 2
-        grid = jnp.arange(n, dtype=jnp.float32) - centre
-        row, col = grid[:, None], grid[None, :]
 
-        def add_angle(acc, inputs):
-            theta, proj = inputs
-            cos, sin = jnp.cos(jnp.deg2rad(theta)), jnp.sin(jnp.deg2rad(theta))
-            t = col * cos - row * sin + centre  # detector coordinate in samples
-            inside = (t >= 0) & (t <= n - 1)  # np.interp(left=0, right=0)
-            t = jnp.clip(t, 0, n - 1)
-            t0 = jnp.floor(t)
-            i0 = t0.astype(jnp.int32)
-            f = (t - t0)[..., None]
-            value = (1 - f) * proj[i0] + f * proj[i0 + 1]  # proj[n] is the zero pad
-            return acc + jnp.where(inside[..., None], value, 0), None
+def _batch(x, core_shape):
+    return x.reshape((-1, *core_shape))
 
-        acc0 = jnp.zeros((n, n, sinos.shape[0]), jnp.float32)
-        acc, _ = jax.lax.scan(add_angle, acc0, (self.angles, table))
-        disk = (row**2 + col**2) <= (n // 2) ** 2
-        image = jnp.where(disk[..., None], acc, 0) * (jnp.pi / (2 * n_angles))
-        return jnp.moveaxis(image, -1, 0)
+
+def _unbatch(x, batch, core_shape):
+    return x.reshape(batch + core_shape)
+
+
+@jax.jit
+def _project(images: jax.Array, angles: jax.Array) -> jax.Array:
+    """Project a stack ``(B, n, n)`` to ``(B, n_angles, n)`` (real or complex images)."""
+    n = images.shape[-1]
+    width = n + 3  # one zero column/row before, two after: every neighbour index is valid
+    padded = jnp.pad(images, ((0, 0), (1, 2), (1, 2)))
+    table = padded.reshape(images.shape[0], -1).T  # (pixels, B): a gathered row serves the batch
+    centre = n // 2
+    grid = jnp.arange(n, dtype=jnp.float32) - centre
+    r, q = grid[:, None], grid[None, :]  # rows (summed over), detector columns
+
+    def one_angle(theta):
+        cos, sin = jnp.cos(jnp.deg2rad(theta)), jnp.sin(jnp.deg2rad(theta))
+        # Source coordinates, clipped to [-1, n]: beyond that all neighbours are zero padding.
+        row = jnp.clip(centre + cos * r - sin * q, -1, n)
+        col = jnp.clip(centre + sin * r + cos * q, -1, n)
+        row0, col0 = jnp.floor(row), jnp.floor(col)
+        fr, fc = (row - row0)[..., None], (col - col0)[..., None]
+        idx = (row0.astype(jnp.int32) + 1) * width + (col0.astype(jnp.int32) + 1)
+        top = (1 - fc) * table[idx] + fc * table[idx + 1]
+        bottom = (1 - fc) * table[idx + width] + fc * table[idx + width + 1]
+        return jnp.sum((1 - fr) * top + fr * bottom, axis=0)  # (n, B)
+
+    sino = jax.lax.map(one_angle, angles)  # (n_angles, n, B)
+    return jnp.moveaxis(sino, -1, 0)
+
+
+@jax.jit
+def _backproject(sinos: jax.Array, angles: jax.Array) -> jax.Array:
+    """Exact transpose of :func:`_project`: ``(B, n_angles, n) -> (B, n, n)``."""
+    n = sinos.shape[-1]
+    dtype = jnp.result_type(sinos.dtype, jnp.float32)
+    primal = jax.ShapeDtypeStruct((sinos.shape[0], n, n), dtype)
+    (images,) = jax.linear_transpose(lambda x: _project(x, angles), primal)(sinos.astype(dtype))
+    return images
+
+
+@jax.jit
+def _fbp(sinos: jax.Array, angles: jax.Array) -> jax.Array:
+    """Filtered back-projection of ``(B, n_angles, n)`` real sinograms (see :meth:`Radon.fbp`)."""
+    n_angles, n = sinos.shape[-2:]
+    size = max(64, 2 ** math.ceil(math.log2(2 * math.ceil(math.sqrt(2) * n))))
+    spectrum = jnp.fft.fft(sinos, n=size, axis=-1) * jnp.asarray(ramp_filter(size))
+    filtered = jnp.real(jnp.fft.ifft(spectrum, axis=-1))[..., :n]  # (B, n_angles, n)
+    table = jnp.pad(jnp.moveaxis(filtered, 0, -1), ((0, 0), (0, 1), (0, 0)))  # (angles, n+1, B)
+    centre = n // 2
+    grid = jnp.arange(n, dtype=jnp.float32) - centre
+    row, col = grid[:, None], grid[None, :]
+
+    def add_angle(acc, inputs):
+        theta, proj = inputs
+        cos, sin = jnp.cos(jnp.deg2rad(theta)), jnp.sin(jnp.deg2rad(theta))
+        t = col * cos - row * sin + centre  # detector coordinate in samples
+        inside = (t >= 0) & (t <= n - 1)  # np.interp(left=0, right=0)
+        t = jnp.clip(t, 0, n - 1)
+        t0 = jnp.floor(t)
+        i0 = t0.astype(jnp.int32)
+        f = (t - t0)[..., None]
+        value = (1 - f) * proj[i0] + f * proj[i0 + 1]  # proj[n] is the zero pad
+        return acc + jnp.where(inside[..., None], value, 0), None
+
+    acc0 = jnp.zeros((n, n, sinos.shape[0]), jnp.float32)
+    acc, _ = jax.lax.scan(add_angle, acc0, (angles, table))
+    disk = (row**2 + col**2) <= (n // 2) ** 2
+    image = jnp.where(disk[..., None], acc, 0) * (jnp.pi / (2 * n_angles))
+    return jnp.moveaxis(image, -1, 0)

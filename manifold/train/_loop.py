@@ -168,8 +168,10 @@ def train(
         restored = store.restore(
             latest, model=abstract_like(m_state, dp.replicated), optimizer=abstract_like(o_state, dp.replicated)
         )
-        nnx.update(model, nnx.replace_by_pure_dict(nnx.state(model), restored["model"]))
-        nnx.update(optimizer, nnx.replace_by_pure_dict(nnx.state(optimizer), restored["optimizer"]))
+        for node, pure in ((model, restored["model"]), (optimizer, restored["optimizer"])):
+            state = nnx.state(node)
+            nnx.replace_by_pure_dict(state, pure)  # in place
+            nnx.update(node, state)
         start, elapsed_before = latest, float(meta.get("wall_seconds", 0.0))
     nnx.update((model, optimizer), dp.replicate(nnx.state((model, optimizer))))
 

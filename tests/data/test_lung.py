@@ -13,7 +13,7 @@ from manifold.data import (
     lung_phantom_from_params,
     lung_phantoms,
 )
-from manifold.thorax import thorax_mask
+from manifold.thorax import pixel_grid, thorax_mask
 
 SIZE = 32
 N = 32  # one batch shape everywhere, so each flag set compiles once for the whole module
@@ -65,16 +65,27 @@ def test_ranges_and_zero_outside_thorax(flags):
 def test_params_regenerate_images_exactly(flags):
     images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(4), **flags)
     np.testing.assert_array_equal(lung_phantom_from_params(params, size=SIZE, **flags), images)
+
+
+def test_single_parameter_vector():
+    images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(4))
     # A different batch shape is a different XLA program: equal up to float32 rounding only.
-    np.testing.assert_allclose(lung_phantom_from_params(params[2], size=SIZE, **flags), images[2], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(lung_phantom_from_params(params[2], size=SIZE), images[2], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("flags", PATHOLOGIES)
 def test_pathology_changes_the_image(flags):
     images, params = lung_phantoms(N, size=SIZE, key=jax.random.key(5), **flags)
-    healthy = lung_phantom_from_params(params[:, : len(LUNG_PARAM_NAMES)], size=SIZE)
-    diff = np.abs(np.asarray(images) - np.asarray(healthy)).reshape(N, -1).max(axis=1)
-    assert np.all(diff > 0.05)
+    healthy, healthy_params = lung_phantoms(N, size=SIZE, key=jax.random.key(5))
+    np.testing.assert_array_equal(params[:, : len(LUNG_PARAM_NAMES)], healthy_params)  # the healthy twin
+    diff = np.abs(np.asarray(images) - np.asarray(healthy))
+    assert np.all(diff.reshape(N, -1).max(axis=1) > 0.03)  # 0.03: anomalies are ~1 pixel at 32 px
+    if flags.get("anomaly"):  # the anomaly changes the image only near its disk
+        x, y = (np.asarray(c) for c in pixel_grid(SIZE))
+        names = lung_param_names(**flags)
+        ax, ay, r = (np.asarray(params[:, names.index(k)])[:, None, None] for k in ("anomaly_x", "anomaly_y", "anomaly_radius"))
+        far = np.hypot(x[None] - ax, y[None] - ay) > r + 10 * 2 / SIZE
+        assert diff[far].max() < 1e-3
 
 
 def test_smooth_in_params_central_difference_converges():
@@ -96,3 +107,26 @@ def test_smooth_in_params_central_difference_converges():
     e2 = np.abs(derivs[1] - derivs[2]).max()
     assert np.abs(derivs[2]).max() > 1.0  # the images do move with the parameters
     assert 3.0 < e1 / e2 < 5.0  # second-order convergence, i.e. a smooth map
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: lung_phantoms(0, key=jax.random.key(0)), "n"),
+        (lambda: lung_phantoms(2.5, key=jax.random.key(0)), "n"),
+        (lambda: lung_phantoms(2, size=4, key=jax.random.key(0)), "size"),
+        (lambda: lung_phantoms(2, size=SIZE, key=jax.random.key(0), edge=0.0), "edge"),
+        (lambda: lung_phantom_from_params(np.zeros((2, 9)), size=SIZE), "params"),
+        (lambda: lung_phantom_from_params(np.zeros((2, 8)), size=SIZE, collapsed=True), "params"),
+        (lambda: lung_phantom_from_params(np.zeros(8), size=SIZE, dtype=np.int32), "dtype"),
+    ],
+)
+def test_bad_arguments_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("key", [None, 0, np.zeros(3, np.uint32)])
+def test_bad_key_is_a_type_error(key):
+    with pytest.raises(TypeError, match="key"):
+        lung_phantoms(2, size=SIZE, key=key)

@@ -68,29 +68,32 @@ def test_images_in_unit_range_and_brain_visible():
     assert (images.reshape(len(images), -1).max(axis=1) > 0.3).all()
 
 
+NA = 40  # one batch shape for the subset and augmentation tests: each jitted step compiles once
+
+
 def test_subset_without_augment():
-    a, ia = mri_slices(size=32, n=5, key=jax.random.key(0))
-    b, ib = mri_slices(size=32, n=5, key=jax.random.key(0))
-    c, ic = mri_slices(size=32, n=5, key=jax.random.key(1))
+    a, ia = mri_slices(size=32, n=NA, key=jax.random.key(0))
+    b, ib = mri_slices(size=32, n=NA, key=jax.random.key(0))
+    c, ic = mri_slices(size=32, n=NA, key=jax.random.key(1))
     np.testing.assert_array_equal(a, b)
-    assert np.unique(ia).size == 5 and np.isin(ia, mri_slice_indices("train")).all()
+    assert np.unique(ia).size == NA and np.isin(ia, mri_slice_indices("train")).all()
     assert not np.array_equal(ia, ic)
     full, index = mri_slices(size=32)
     np.testing.assert_array_equal(a, np.asarray(full)[np.searchsorted(index, ia)])
 
 
 def test_augmentation_deterministic_in_range_and_varied():
-    kw = dict(size=32, split="test", n=40, augment=True)
+    kw = dict(size=32, split="test", n=NA, augment=True)
     a, ia = mri_slices(key=jax.random.key(3), **kw)
     b, ib = mri_slices(key=jax.random.key(3), **kw)
     c, _ = mri_slices(key=jax.random.key(4), **kw)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ia, ib)
     assert np.abs(np.asarray(a) - np.asarray(c)).max() > 0.1
-    assert a.shape == (40, 32, 32) and np.isin(ia, mri_slice_indices("test")).all()
+    assert a.shape == (NA, 32, 32) and np.isin(ia, mri_slice_indices("test")).all()
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     # more images than test slices: repeats occur, and augmented copies differ from the originals
-    assert np.unique(ia).size < 40
+    assert np.unique(ia).size < NA
     plain, index = mri_slices(size=32, split="test")
     originals = np.asarray(plain)[np.searchsorted(index, ia)]
     change = np.abs(np.asarray(a) - originals).mean(axis=(1, 2))
@@ -98,7 +101,7 @@ def test_augmentation_deterministic_in_range_and_varied():
 
 
 def test_augmentation_off_switches_give_the_plain_slices():
-    a, ia = mri_slices(size=32, split="test", n=6, key=jax.random.key(5), augment=True,
+    a, ia = mri_slices(size=32, split="test", n=NA, key=jax.random.key(5), augment=True,
                        max_rotation=0.0, elastic=0.0, intensity=0.0)
     plain, index = mri_slices(size=32, split="test")
     np.testing.assert_allclose(a, np.asarray(plain)[np.searchsorted(index, ia)], rtol=0, atol=1e-5)

@@ -1,0 +1,104 @@
+"""Write a PNG grid of each training-data family to ``out/``.
+
+    python experiments/show_data.py              # out/data_lung.png, data_mri.png, data_anomaly.png, data_rotations.png
+    python experiments/show_data.py --cols 4
+
+* ``data_lung.png``: rows of healthy lung phantoms, then with a collapsed region, a pneumothorax
+  and a small anomaly (the same key per row, so each pathology row is the healthy row's twin).
+* ``data_mri.png``: MNI152 axial train slices, test slices, and augmented train slices.
+* ``data_anomaly.png``: disk-and-rectangle phantoms without and with an anomaly (outlined).
+* ``data_rotations.png``: one phantom rotated in equal steps (the rotated-image manifold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import colors  # noqa: E402
+import numpy as np  # noqa: E402
+
+from manifold.data import anomaly_phantoms, lung_phantoms, mri_slices, rotations  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class ShowConfig:
+    cols: int = 6
+    lung_size: int = 128
+    mri_size: int = 64
+    anomaly_size: int = 64
+    seed: int = 0
+    out: str = "out"
+
+
+def grid(rows: list[tuple[str, np.ndarray]], path: Path, *, vmin: float, vmax: float, cmap: str, overlays=None) -> None:
+    """One labelled row per ``(title, images)``; ``overlays`` maps a row index to boolean masks.
+
+    A range with ``vmin < 0 < vmax`` gets a diverging scale centred on zero (white = no change).
+    """
+    norm = colors.TwoSlopeNorm(vmin=vmin, vcenter=0.0, vmax=vmax) if vmin < 0 < vmax else colors.Normalize(vmin, vmax)
+    cols = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols, 1.7 * len(rows)), squeeze=False)
+    for r, (title, images) in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            ax.set_axis_off()
+            if c < len(images):
+                ax.imshow(images[c], norm=norm, cmap=cmap, interpolation="nearest")
+                if overlays and r in overlays and overlays[r][c].any():
+                    ax.contour(overlays[r][c], levels=[0.5], colors="red", linewidths=0.8)
+        axes[r][0].set_title(title, fontsize=8, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for field in dataclasses.fields(ShowConfig):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
+    cfg = ShowConfig(**vars(parser.parse_args()))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    key = jax.random.key(cfg.seed)
+    k_lung, k_mri, k_anom, k_rot = jax.random.split(key, 4)
+
+    rows = []
+    for title, flags in [("healthy", {}), ("collapsed", {"collapsed": True}),
+                         ("pneumothorax", {"pneumothorax": True}), ("anomaly", {"anomaly": True})]:  # fmt: skip
+        images, _ = lung_phantoms(cfg.cols, size=cfg.lung_size, key=k_lung, **flags)
+        rows.append((f"lung: {title}", np.asarray(images)))
+    grid(rows, out / "data_lung.png", vmin=-1.0, vmax=0.3, cmap="RdBu_r")
+
+    train, train_idx = mri_slices(size=cfg.mri_size, split="train")
+    test, test_idx = mri_slices(size=cfg.mri_size, split="test")
+    pick_train = np.linspace(0, len(train) - 1, cfg.cols).astype(int)
+    pick_test = np.linspace(0, len(test) - 1, cfg.cols).astype(int)
+    augmented, _ = mri_slices(size=cfg.mri_size, split="train", n=cfg.cols, key=k_mri, augment=True)
+    rows = [
+        (f"MRI train, z = {', '.join(map(str, train_idx[pick_train]))}", np.asarray(train)[pick_train]),
+        (f"MRI test, z = {', '.join(map(str, test_idx[pick_test]))}", np.asarray(test)[pick_test]),
+        ("MRI train, augmented", np.asarray(augmented)),
+    ]
+    grid(rows, out / "data_mri.png", vmin=0.0, vmax=1.0, cmap="gray")
+
+    clean, _ = anomaly_phantoms(cfg.cols, key=k_anom, size=cfg.anomaly_size, anomaly=False)
+    dirty, mask = anomaly_phantoms(cfg.cols, key=k_anom, size=cfg.anomaly_size, anomaly=True)
+    rows = [("no anomaly", np.asarray(clean)), ("with anomaly (red)", np.asarray(dirty))]
+    grid(rows, out / "data_anomaly.png", vmin=0.0, vmax=1.0, cmap="gray", overlays={1: np.asarray(mask)})
+
+    image = anomaly_phantoms(1, key=k_rot, size=cfg.anomaly_size, anomaly=False)[0][0]
+    angles = np.linspace(0.0, 360.0, 2 * cfg.cols, endpoint=False)
+    turned = np.asarray(rotations(image, angles))
+    rows = [(f"rotations, {angles[1]:.0f} degree steps", turned[: cfg.cols]), ("", turned[cfg.cols :])]
+    grid(rows, out / "data_rotations.png", vmin=0.0, vmax=1.0, cmap="gray")
+
+
+if __name__ == "__main__":
+    main()

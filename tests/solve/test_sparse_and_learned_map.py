@@ -1,0 +1,54 @@
+import jax
+import jax.numpy as jnp
+import pytest
+from conftest import K, SIZE
+
+from manifold.operators import masks
+from manifold.operators.mri import MRI
+from manifold.solve import LearnedMap, fit_learned_map, solve_latent, solve_sparse_deviation
+
+
+def rel(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def mri2():
+    return MRI(masks.random((SIZE, SIZE), 2, acs=2, key=jax.random.key(1)))
+
+
+def test_sparse_deviation_keeps_a_small_finding_the_plain_solver_erases(G, mri2):
+    h_star = jax.random.normal(jax.random.key(2), (K,))
+    x = G(h_star).at[5, 7].add(0.8)  # one bright pixel off the manifold
+    b = mri2(x)
+    plain = solve_latent(G, mri2, b, restarts=4, lam=1e-6, key=jax.random.key(3))
+    sparse = solve_sparse_deviation(G, mri2, b, mu=1e-2, restarts=4, lam=1e-6, key=jax.random.key(3))
+    assert abs(float(plain.x[5, 7] - x[5, 7])) > 0.5  # the plain solution misses it
+    assert rel(sparse.x, x) < 1e-2
+    assert float(sparse.v[5, 7]) > 0.7
+    assert float(jnp.sum(jnp.abs(sparse.v))) < 1.05 * float(sparse.v[5, 7])  # nothing else
+    assert jnp.allclose(sparse.x, sparse.manifold_x + sparse.v)
+    assert sparse.residual < 0.1 * plain.residual
+    assert bool(jnp.all(jnp.diff(sparse.loss_history) <= 1e-6))
+
+
+def test_sparse_deviation_rejects_bad_mu(G, mri2):
+    with pytest.raises(ValueError, match="mu"):
+        solve_sparse_deviation(G, mri2, jnp.zeros((SIZE, SIZE), jnp.complex64), mu=0.0, key=jax.random.key(0))
+
+
+def test_learned_map_predicts_latents_and_is_a_good_initial_point(G, mri2):
+    f, losses = fit_learned_map(G, mri2, key=jax.random.key(5), n_train=512, hidden=(32, 32), steps=300)
+    assert isinstance(f, LearnedMap) and losses.shape == (300,)
+    assert float(jnp.mean(losses[-20:])) < 0.1 * float(losses[0])
+    h = jax.random.normal(jax.random.key(6), (16, K))  # held out: not the training draws
+    b = mri2(G(h))
+    h_pred = f(b)
+    assert h_pred.shape == (16, K)
+    assert rel(h_pred, h) < 0.5
+    sol = solve_latent(G, mri2, b[0], restarts=1, init=f, lam=1e-6, steps=30)
+    zero = float(jnp.sum(jnp.abs(b[0]) ** 2))  # the loss at x = 0
+    assert float(sol.loss_history[0]) < 0.1 * zero
+    assert rel(sol.x, G(h[0])) < 1e-2
+    with pytest.raises(ValueError, match="b: expected shape"):
+        f(jnp.zeros((3, 3)))
