@@ -54,8 +54,8 @@ def mri_vae(smoke: bool = False) -> TrainConfig:
     return TrainConfig(
         ModelConfig("vae", latent_dim=16, image_size=64, channels=(64, 64, 32, 16, 8)),
         DataConfig("mri_slices", size=64, n_train=4096, n_test=None),
-        steps=4000, batch_size=32, learning_rate=2e-3, warmup_steps=50, beta=0.02,
-        eval_every=200, checkpoint_every=200,
+        steps=2500, batch_size=32, learning_rate=2e-3, warmup_steps=50, beta=0.02,
+        eval_every=100, checkpoint_every=100,
     )  # fmt: skip
 
 
@@ -69,8 +69,8 @@ def mri_gan(smoke: bool = False) -> TrainConfig:
     return TrainConfig(
         ModelConfig("gan", latent_dim=16, image_size=64, channels=(64, 64, 32, 16, 8)),
         DataConfig("mri_slices", size=64, n_train=4096, n_test=16),
-        steps=3000, batch_size=32, learning_rate=5e-4, warmup_steps=50, r1_gamma=1.0,
-        eval_every=500, checkpoint_every=200,
+        steps=1500, batch_size=32, learning_rate=5e-4, warmup_steps=50, r1_gamma=1.0,
+        eval_every=500, checkpoint_every=100,
     )  # fmt: skip
 
 

@@ -163,7 +163,8 @@ def mri_slices(
     """
     if size is not None:
         size = check_positive_int(size, "size", minimum=8)
-    for name, value, hi in (("max_rotation", max_rotation, 45.0), ("elastic", elastic, 10.0), ("intensity", intensity, 0.99)):
+    limits = (("max_rotation", max_rotation, 45.0), ("elastic", elastic, 10.0), ("intensity", intensity, 0.99))
+    for name, value, hi in limits:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= hi:
             raise ValueError(f"{name}: expected a number in [0, {hi}], got {value!r}")
     index = mri_slice_indices(split, axis=axis)

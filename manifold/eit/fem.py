@@ -136,6 +136,7 @@ class FEM:
         self._jit_forward = _JitPair(self._forward)
         self._jit_potentials = _JitPair(self._electrode_potentials)
         self._jit_jacobian = _JitPair(self._jacobian)
+        self._jit_difference = jax.jit(self._difference)
 
     # -- public API ---------------------------------------------------------------------------
     def check_sigma(self, sigma, name: str = "sigma") -> jax.Array:
@@ -161,6 +162,13 @@ class FEM:
     def forward(self, sigma: jax.Array) -> jax.Array:
         """Measurements ``(..., n_meas)`` of element conductivities ``(..., n_elements)``."""
         return _batched(self._jit_forward, self.check_sigma(sigma))
+
+    def difference(self, sigma: jax.Array, sigma_ref: jax.Array) -> jax.Array:
+        """``F(σ) - F(σ_ref)`` ``(n_meas,)`` without cancellation (see :meth:`_difference`)."""
+        sigma, sigma_ref = self.check_sigma(sigma), self.check_sigma(sigma_ref, "sigma_ref")
+        if sigma.ndim != 1 or sigma_ref.ndim != 1:
+            raise ValueError(f"sigma: expected single conductivities ({self.mesh.n_elements},), got {sigma.shape}")
+        return self._jit_difference(sigma, sigma - sigma_ref)
 
     def electrode_potentials(self, sigma: jax.Array) -> jax.Array:
         """Electrode potentials ``(..., n_exc, L)`` of every excitation (CEM: ``ΣU = 0``)."""
@@ -205,17 +213,22 @@ class FEM:
         vals.append((np.diag(diag) + np.mean(diag)).ravel())
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
-    def _system_matrix(self, sigma: jax.Array) -> jax.Array:
-        """The SPD system matrix ``A(σ)``, ``(size, size)``."""
+    def _stiffness(self, sigma: jax.Array, *, fixed: bool) -> jax.Array:
+        """``K(σ)`` (point model: reference row/column removed), plus the fixed blocks if ``fixed``."""
         dtype = sigma.dtype
         data = (sigma[:, None, None] * jnp.asarray(self._ke, dtype)).reshape(-1)
         if self.model == "point":
             data = jnp.where(jnp.asarray(self._ke_mask), data, jnp.zeros((), dtype))
-        r, c, v = self._fixed
-        rows = np.concatenate([self._rows, r])
-        cols = np.concatenate([self._cols, c])
-        data = jnp.concatenate([data, jnp.asarray(v, dtype)])
+        rows, cols = self._rows, self._cols
+        if fixed:
+            r, c, v = self._fixed
+            rows, cols = np.concatenate([rows, r]), np.concatenate([cols, c])
+            data = jnp.concatenate([data, jnp.asarray(v, dtype)])
         return jnp.zeros((self.size, self.size), dtype).at[rows, cols].add(data)
+
+    def _system_matrix(self, sigma: jax.Array) -> jax.Array:
+        """The SPD system matrix ``A(σ)``, ``(size, size)``."""
+        return self._stiffness(sigma, fixed=True)
 
     def _injection(self, currents: np.ndarray, dtype) -> jax.Array:
         """``R @ currents.T``: ``(size, k)`` right-hand sides of electrode currents ``(k, L)``."""
@@ -232,12 +245,26 @@ class FEM:
         x = self._solve(sigma, self._injection(self._currents, sigma.dtype))
         return x[self._readout].T
 
-    def _forward(self, sigma: jax.Array) -> jax.Array:
-        """``(n_meas,)`` measurements ``v_k = p_k · U_{i_k}``, excitation-major."""
-        U = self._electrode_potentials(sigma)
+    def _measure(self, U: jax.Array) -> jax.Array:
+        """Measurements ``(n_meas,)`` of electrode potentials ``(n_exc, L)``."""
         exc = self.protocol.meas_excitation
         pairs = self.protocol.meas_pairs
         return U[exc, pairs[:, 0]] - U[exc, pairs[:, 1]]
+
+    def _forward(self, sigma: jax.Array) -> jax.Array:
+        """``(n_meas,)`` measurements ``v_k = p_k · U_{i_k}``, excitation-major."""
+        return self._measure(self._electrode_potentials(sigma))
+
+    def _difference(self, sigma: jax.Array, d_sigma: jax.Array) -> jax.Array:
+        """``F(σ) - F(σ - Δσ)`` computed as ``-R^T A(σ)^{-1} K(Δσ) x_ref`` with ``A(σ_ref) x_ref = R I``.
+
+        Exact, and accurate in float32 for small ``Δσ``: the difference is never formed from two
+        nearly equal voltages.
+        """
+        sigma, d_sigma = _as_float(sigma), _as_float(d_sigma)
+        x_ref = self._solve(sigma - d_sigma, self._injection(self._currents, sigma.dtype))
+        dx = self._solve(sigma, -(self._stiffness(d_sigma, fixed=False) @ x_ref))
+        return self._measure(dx[self._readout].T)
 
     def _jacobian(self, sigma: jax.Array) -> jax.Array:
         """``∂v/∂σ``, ``(n_meas, n_elements)``, by the adjoint (lead-field) formula."""

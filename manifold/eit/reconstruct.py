@@ -8,11 +8,11 @@ and a diagonal prior ``R``:
 
 One-step difference imaging (pyEIT's ``JAC``, up to its sign convention ``ds = -H dv``):
 
-.. math::  Δσ = (J^T J + λ R)^{-1} J^T Δv = R^{-1} J^T (J R^{-1} J^T + λ I)^{-1} Δv,
+.. math::  Δσ = (J^T J + λ R)^{-1} J^T Δv,
 
-solved in the second (measurement-space, ``n_meas x n_meas``) form. Gauss-Newton minimises
-``||F(σ) - v||² + λ ||σ - σ_0||_R²`` with the same identity at every step and projects ``σ``
-onto ``σ >= floor``.
+evaluated through the thin SVD of ``J R^{-1/2}`` (stable in float32; the normal equations are
+not). Gauss-Newton minimises ``||F(σ) - v||² + λ ||σ - σ_0||_R²`` by the same regularised
+least-squares step at every iterate and projects ``σ`` onto ``σ >= floor``.
 """
 
 from __future__ import annotations
@@ -45,20 +45,34 @@ def _prior_diagonal(jac: jax.Array, prior: str) -> jax.Array:
     return d + 1e-12 * jnp.max(d)
 
 
-def _regularized_solve(jac: jax.Array, g: jax.Array, lam: float, r: jax.Array) -> jax.Array:
-    """``(J^T J + λ diag(r))^{-1} g`` by Woodbury: ``D^{-1} g - D^{-1} J^T (I + J D^{-1} J^T)^{-1} J D^{-1} g``
-    with ``D = λ diag(r)``; ``g`` is ``(n,)`` or ``(n, k)``."""
-    d_inv = 1.0 / (lam * r)
-    dg = d_inv[:, None] * g if g.ndim == 2 else d_inv * g
-    jd = jac * d_inv[None, :]
-    small = jnp.eye(jac.shape[0], dtype=jac.dtype) + jd @ jac.T
-    return dg - jd.T @ jnp.linalg.solve(small, jac @ dg)
+def _tikhonov(jac: jax.Array, r: jax.Array, lam: float, res: jax.Array, c: jax.Array | None = None) -> jax.Array:
+    """``argmin_δ ||J δ - res||² + λ ||δ - c||²_R`` with ``R = diag(r)``, by the SVD.
+
+    With ``B = J R^{-1/2} = U S V^T`` and ``η = R^{1/2} δ``, ``η = V (S U^T res + λ V^T c') / (S² + λ)
+    + (I - V V^T) c'`` for ``c' = R^{1/2} c``. The filter factors are evaluated stably in float32,
+    unlike the normal equations, whose condition number is the square of ``B``'s. ``res`` may
+    hold several right-hand sides as columns.
+    """
+    sqrt_r = jnp.sqrt(r)
+    B = jac / sqrt_r[None, :]
+    U, S, Vt = jnp.linalg.svd(B, full_matrices=False)
+    if res.ndim == 2:
+        S_, denom = S[:, None], (S * S + lam)[:, None]
+    else:
+        S_, denom = S, S * S + lam
+    coef = S_ * (U.T @ res)
+    if c is None:
+        eta = Vt.T @ (coef / denom)
+    else:
+        cp = sqrt_r * c
+        vc = Vt @ cp
+        eta = Vt.T @ ((coef + lam * vc) / denom) + cp - Vt.T @ vc
+    return eta / (sqrt_r[:, None] if eta.ndim == 2 else sqrt_r)
 
 
 @functools.partial(jax.jit, static_argnames=("prior",))
 def _one_step(jac, dv, lam, prior):
-    r = _prior_diagonal(jac, prior)
-    return _regularized_solve(jac, jac.T @ dv, lam, r)
+    return _tikhonov(jac, _prior_diagonal(jac, prior), lam, dv)
 
 
 def one_step_tikhonov(
@@ -142,8 +156,8 @@ def _gauss_newton(model, v, sigma0, lam, prior, n_iter, floor):
     def step(x, _):
         jac = model._jacobian_image(full(x))[:, inside]
         res = v - model._forward_image(full(x))
-        g = jac.T @ res - lam * r * (x - x0[inside])
-        x = jnp.maximum(x + _regularized_solve(jac, g, lam, r), floor)
+        # δ = argmin ||J δ - res||² + λ ||x + δ - x0||²_R
+        x = jnp.maximum(x + _tikhonov(jac, r, lam, res, x0[inside] - x), floor)
         return x, jnp.linalg.norm(res)
 
     x, _ = jax.lax.scan(step, x0[inside], None, length=n_iter)

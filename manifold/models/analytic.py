@@ -11,7 +11,9 @@ against an answer that does not come from the code under test:
 * :func:`spot_generator`: small bright periodic Gaussian spots at positions ``h``, the example in
   which uniform 4x MRI undersampling cannot tell a spot from its alias a quarter image away;
 * :func:`rotation_generator`: rotated copies of one image (``k = 1``), the example in which a
-  linear subspace of rotated copies blurs the rotation it should represent.
+  linear subspace of rotated copies blurs the rotation it should represent;
+* :func:`lung_generator`: the lung EIT phantom as a function of its 8 parameters, a generator
+  of known intrinsic dimension 8 to hold trained generators against.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.data import LUNG_PARAM_NAMES, LUNG_PARAM_RANGES, lung_phantom_from_params
 from manifold.models._generator import Generator
 
 __all__ = [
     "circle_generator",
     "ignored_latents_generator",
     "linear_generator",
+    "lung_generator",
     "rotation_generator",
     "spot_generator",
 ]
@@ -249,3 +253,27 @@ def rotation_generator(image) -> Generator:
     if image.ndim != 2 or not jnp.issubdtype(image.dtype, jnp.floating):
         raise ValueError(f"image: expected a 2-D float array, got shape {image.shape} and dtype {image.dtype}")
     return Generator(_rotation_apply, {"image": image}, latent_dim=1, image_shape=image.shape, name="rotation")
+
+
+def _lung_apply(params, h, *, size):
+    return lung_phantom_from_params(params["mid"][None] + params["half"][None] * jnp.tanh(h), size=size)
+
+
+@functools.cache
+def _lung_apply_for(size: int):
+    return functools.partial(_lung_apply, size=size)
+
+
+def lung_generator(size: int = 32) -> Generator:
+    """Lung EIT phantoms as a generator of their 8 parameters (``k = 8``, intrinsic dimension 8).
+
+    ``G(h) = lung_phantom_from_params(mid + half * tanh(h))`` maps ``R^8`` smoothly onto the
+    parameter box :data:`manifold.data.LUNG_PARAM_RANGES` (mid-points ``mid``, half-widths
+    ``half``), so ``h ~ N(0, I)`` covers the box and every latent entry changes the image.
+
+    Args:
+      size: image side length in pixels.
+    """
+    ranges = np.array([LUNG_PARAM_RANGES[name][:2] for name in LUNG_PARAM_NAMES], np.float32)
+    params = {"mid": jnp.asarray(ranges.mean(axis=1)), "half": jnp.asarray((ranges[:, 1] - ranges[:, 0]) / 2)}
+    return Generator(_lung_apply_for(int(size)), params, latent_dim=len(LUNG_PARAM_NAMES), image_shape=(size, size), name="lung")

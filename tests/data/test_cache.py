@@ -52,9 +52,10 @@ def test_every_argument_keys_the_cache(tmp_path):
 
 
 def test_real_generator_round_trip(tmp_path):
-    kw = dict(n=3, size=16, key=jax.random.key(2))
+    kw = dict(n=32, size=32, key=jax.random.key(2))  # the shapes test_lung compiles too
     images, params = cached(lung_phantoms, cache_dir=tmp_path, **kw)
-    again = cached(lung_phantoms, cache_dir=tmp_path, **kw)
+    again = cached("lung_phantoms", cache_dir=tmp_path, **kw)  # by name: the same entry
+    assert len(list(tmp_path.iterdir())) == 1
     direct = lung_phantoms(**kw)
     np.testing.assert_array_equal(images, direct[0])
     np.testing.assert_array_equal(params, direct[1])
@@ -80,6 +81,10 @@ def test_environment_variable_sets_the_default_folder(tmp_path, monkeypatch):
     assert len(list((tmp_path / "env").glob("*.npz"))) == 1
 
 
-def test_unhashable_argument_names_it(tmp_path):
+def test_bad_arguments_name_them(tmp_path):
     with pytest.raises(TypeError, match="scale"):
         cached(counting_generator, cache_dir=tmp_path, n=2, key=jax.random.key(0), scale=object())
+    with pytest.raises(ValueError, match="fn"):
+        cached("no_such_data", cache_dir=tmp_path, n=2)
+    with pytest.raises(TypeError, match="fn"):
+        cached(3, cache_dir=tmp_path, n=2)

@@ -13,7 +13,10 @@ N, SIZE = 24, 64
 @pytest.fixture(scope="module")
 def sets():
     key = jax.random.key(0)
-    return {mode: tuple(map(np.asarray, anomaly_phantoms(N, key=key, size=SIZE, anomaly=mode))) for mode in (True, False, "random")}
+    return {
+        mode: tuple(map(np.asarray, anomaly_phantoms(N, key=key, size=SIZE, anomaly=mode)))
+        for mode in (True, False, "random")
+    }
 
 
 def test_shapes_ranges_and_determinism(sets):
@@ -53,8 +56,9 @@ def test_anomaly_lies_inside_its_host_with_contrast(sets):
 
 def test_rotations_identity_quarter_turn_and_direction():
     image = np.asarray(anomaly_phantoms(1, key=jax.random.key(2), size=SIZE)[0][0])
-    rot = np.asarray(rotations(image, [0.0, 90.0, -90.0, 360.0]))
-    assert rot.shape == (4, SIZE, SIZE) and rot.dtype == np.float32
+    angles = [0.0, 90.0, -90.0, 360.0, 10.0, 20.0, 30.0, 40.0, 50.0]  # 9 angles: one compiled shape
+    rot = np.asarray(rotations(image, angles))
+    assert rot.shape == (9, SIZE, SIZE) and rot.dtype == np.float32
     np.testing.assert_array_equal(rot[0], image)
     np.testing.assert_allclose(rot[1], np.rot90(image, 1), atol=1e-4)  # counter-clockwise
     np.testing.assert_allclose(rot[2], np.rot90(image, -1), atol=1e-4)

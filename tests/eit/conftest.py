@@ -13,6 +13,11 @@ def coarse_disk():
 
 
 @pytest.fixture(scope="session")
+def tiny_disk():
+    return disk_mesh(16, h_electrode=0.1, h_max=0.3)
+
+
+@pytest.fixture(scope="session")
 def coarse_thorax():
     return thorax_mesh(16, **COARSE)
 

@@ -1,0 +1,135 @@
+"""The generator interface of the three models, save -> load, and load_generator's errors."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from manifold.models import GAN, SHIPPED, VAE, AutoEncoder, ModelConfig, build_model, checkpoints_dir, load_generator
+from manifold.models._io import save_generator_params
+
+K, S, CHANNELS = 3, 8, (8, 4)
+
+
+def _export(model, directory):
+    """A minimal exported generator: params/ plus a model card naming the architecture."""
+    directory.mkdir(parents=True)
+    save_generator_params(model, directory / "params")
+    (directory / "model_card.json").write_text(json.dumps({"model": model.config.to_dict()}))
+    return directory
+
+
+@pytest.fixture(scope="module", params=["autoencoder", "vae", "gan"])
+def model(request):
+    return build_model(ModelConfig(request.param, K, S, CHANNELS), seed=1)
+
+
+def test_generator_shapes_jit_vmap_jacfwd(model):
+    G = model.as_generator()
+    h = jax.random.normal(jax.random.key(0), (5, K))
+    assert (G.latent_dim, G.image_shape) == (K, (S, S))
+    assert G(h[0]).shape == (S, S)
+    assert G(h).shape == (5, S, S)
+    np.testing.assert_allclose(jax.jit(lambda G, h: G(h))(G, h), G(h), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.vmap(G)(h), G(h), rtol=1e-5, atol=1e-6)
+    J = jax.jacfwd(G)(h[0])
+    assert J.shape == (S, S, K)
+    # directional derivative from the Jacobian matches a finite difference of G
+    v = jnp.arange(1.0, K + 1) / K
+    fd = (G(h[0] + 1e-2 * v) - G(h[0] - 1e-2 * v)) / 2e-2
+    np.testing.assert_allclose(J @ v, fd, rtol=1e-2, atol=1e-3)
+    assert G.has_encoder == (not isinstance(model, GAN))
+
+
+def test_encoder_matches_model(model):
+    if isinstance(model, GAN):
+        pytest.skip("the GAN has no encoder")
+    x = jax.random.uniform(jax.random.key(1), (2, S, S))
+    G = model.as_generator()
+    np.testing.assert_allclose(G.encode(x), model.encode(x), rtol=1e-6)
+    assert G.encode(x[0]).shape == (K,)
+    if isinstance(model, VAE):
+        mu, logvar = model.posterior(x)
+        assert mu.shape == logvar.shape == (2, K)
+
+
+def test_save_load_bit_identical(model, tmp_path):
+    G = model.as_generator()
+    loaded = load_generator(_export(model, tmp_path / "g"))
+    assert (loaded.latent_dim, loaded.image_shape) == (K, (S, S))
+    a, b = jax.tree.leaves(G.params), jax.tree.leaves(loaded.params)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and np.array_equal(np.asarray(x), np.asarray(y))
+    h = jnp.ones((2, K))
+    assert np.array_equal(np.asarray(G(h)), np.asarray(loaded(h)))
+
+
+def test_load_generator_rejects_other_architecture_and_latent_size(tmp_path):
+    path = _export(build_model(ModelConfig("vae", K, S, CHANNELS)), tmp_path / "vae")
+    with pytest.raises(ValueError, match=r"architecture.*vae \(latent_dim=3.*architecture='gan'"):
+        load_generator(path, architecture="gan")
+    with pytest.raises(ValueError, match=r"latent_dim.*latent_dim=3.*latent_dim=7"):
+        load_generator(path, latent_dim=7)
+    with pytest.raises(ValueError, match="image_shape"):
+        load_generator(path, image_shape=(16, 16))
+    # a card that claims another latent size than the weights: restoring fails cleanly
+    card = json.loads((path / "model_card.json").read_text())
+    card["model"]["latent_dim"] = 7
+    (path / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="corrupt, partial or does not match"):
+        load_generator(path)
+
+
+def test_load_generator_corrupt_partial_missing(tmp_path):
+    path = _export(AutoEncoder(latent_dim=K, image_size=S, channels=CHANNELS, rngs=nnx.Rngs(0)), tmp_path / "ae")
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    data_files = [p for p in (path / "params").rglob("*") if p.is_file() and p.stat().st_size > 0 and "d" in p.parts]
+    for f in data_files:  # truncate the array data: a partial write
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(ValueError, match="corrupt, partial"):
+        load_generator(path)
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before  # nothing deleted or added
+    shutil.rmtree(path / "params")
+    with pytest.raises(ValueError, match="no params/ directory"):
+        load_generator(path)
+    (path / "model_card.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read the model card"):
+        load_generator(path)
+    with pytest.raises(ValueError, match="shipped names"):
+        load_generator(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="neither an exported generator"):
+        load_generator(tmp_path)
+    with pytest.raises(TypeError, match="name_or_path"):
+        load_generator(3)
+
+
+def test_model_config_validation():
+    with pytest.raises(ValueError, match="architecture"):
+        ModelConfig("flow", K, S)
+    with pytest.raises(ValueError, match="image_size"):
+        ModelConfig("vae", K, 12, (8, 4, 4))
+    with pytest.raises(ValueError, match="latent_dim"):
+        ModelConfig("vae", 0, S, CHANNELS)
+    with pytest.raises(ValueError, match="output"):
+        VAE(latent_dim=K, image_size=S, channels=CHANNELS, output="tanh", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_loads_and_decodes(name):
+    if not (checkpoints_dir() / name).is_dir():
+        pytest.skip(f"checkpoints/{name} not present")
+    G = load_generator(name)
+    card = json.loads((checkpoints_dir() / name / "model_card.json").read_text())
+    assert G.latent_dim == card["latent_dim"] and list(G.image_shape) == card["image_shape"]
+    x = G(jax.random.normal(jax.random.key(0), (4, G.latent_dim)))
+    assert x.shape == (4, *G.image_shape) and bool(jnp.all(jnp.isfinite(x)))
+    assert len({float(v) for v in x.std(axis=0).ravel()[::97]}) > 1  # not a constant image
+    for key in ("data", "steps", "wall_seconds", "machine", "heldout"):
+        assert key in card
+    size = sum(p.stat().st_size for p in (checkpoints_dir() / name).rglob("*") if p.is_file())
+    assert size < 20 * 2**20

@@ -1,0 +1,80 @@
+"""manifold.metrics against scikit-image on random images."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from manifold.metrics import psnr, relative_error, ssim
+
+
+def _pair(seed, shape=(3, 40, 48)):
+    rng = np.random.default_rng(seed)
+    ref = rng.uniform(0, 1, shape)
+    # a blurred structured image plus noise, so SSIM is neither ~0 nor ~1
+    x = np.clip(0.7 * ref + 0.3 * np.roll(ref, 1, axis=-1) + 0.1 * rng.normal(size=shape), -0.2, 1.2)
+    return x.astype(np.float32), ref.astype(np.float32)
+
+
+def test_psnr_matches_skimage():
+    x, ref = _pair(0)
+    got = jax.jit(lambda a, b: psnr(a, b, data_range=1.0))(x, ref)
+    want = [peak_signal_noise_ratio(r.astype(np.float64), a.astype(np.float64), data_range=1.0) for a, r in zip(x, ref)]
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_psnr_default_range_is_reference_range():
+    x, ref = _pair(1)
+    want = [peak_signal_noise_ratio(r, a, data_range=float(r.max() - r.min())) for a, r in zip(x, ref)]
+    np.testing.assert_allclose(psnr(x, ref), want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("data_range", [1.0, 2.5])
+def test_ssim_matches_skimage(data_range):
+    x, ref = _pair(2)
+    got = jax.jit(lambda a, b: ssim(a, b, data_range=data_range))(x, ref)
+    want = [
+        structural_similarity(
+            r.astype(np.float64),
+            a.astype(np.float64),
+            data_range=data_range,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for a, r in zip(x, ref)
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_ssim_identical_images_is_one_and_vmap_agrees():
+    x, ref = _pair(3)
+    np.testing.assert_allclose(ssim(ref, ref, data_range=1.0), np.ones(3), atol=1e-6)
+    batched = ssim(x, ref, data_range=1.0)
+    mapped = jax.vmap(lambda a, b: ssim(a, b, data_range=1.0))(jnp.asarray(x), jnp.asarray(ref))
+    np.testing.assert_allclose(mapped, batched, rtol=1e-6)
+
+
+def test_relative_error_and_grad():
+    x, ref = _pair(4)
+    want = [np.linalg.norm(a - r) / np.linalg.norm(r) for a, r in zip(x, ref)]
+    np.testing.assert_allclose(relative_error(x, ref), want, rtol=1e-5)
+    z = (x + 1j * ref).astype(np.complex64)
+    np.testing.assert_allclose(relative_error(z, ref), [np.linalg.norm(a - r) / np.linalg.norm(r) for a, r in zip(z, ref)], rtol=1e-5)
+    g = jax.grad(lambda a: jnp.sum(ssim(a, ref, data_range=1.0)))(jnp.asarray(x))
+    assert g.shape == x.shape and bool(jnp.all(jnp.isfinite(g)))
+
+
+def test_bad_input():
+    x, ref = _pair(5)
+    with pytest.raises(ValueError, match="x: expected the shape of ref"):
+        psnr(x[:, :-1], ref[:, :-1, :-1])
+    with pytest.raises(ValueError, match="data_range"):
+        psnr(x, ref, data_range=0.0)
+    with pytest.raises(ValueError, match="x: expected a floating"):
+        ssim(np.zeros((20, 20), int), ref[0, :20, :20])
+    with pytest.raises(ValueError, match="real image"):
+        ssim(x.astype(np.complex64), ref)
+    with pytest.raises(ValueError, match="window"):
+        ssim(x[:, :8, :8], ref[:, :8, :8])
