@@ -102,7 +102,7 @@ def bench_lung(cfg: BenchConfig) -> None:
     t_jax, (images, params) = timed(lambda: lung_phantoms(cfg.n_lung, size=cfg.lung_size, key=key), cfg.repeats)
     params = np.asarray(params)
     n_ref = max(1, cfg.n_lung // 20)  # the loop is slow: time a slice of the set, report per image
-    t_np, ref = timed(lambda: np.stack([numpy_lung_phantom(p, cfg.lung_size) for p in params[:n_ref]]), 1)
+    t_np, ref = timed(lambda: np.stack([numpy_lung_phantom(p, cfg.lung_size) for p in params[:n_ref]]), cfg.repeats)
     err = float(np.abs(ref - np.asarray(images[:n_ref])).max())
     rate_jax, rate_np = cfg.n_lung / t_jax, n_ref / t_np
     print(f"lung phantoms {cfg.lung_size}x{cfg.lung_size}: jax {rate_jax:,.0f} images/s (n={cfg.n_lung}), "
@@ -124,7 +124,7 @@ def bench_mri(cfg: BenchConfig) -> None:
     fields = np.asarray(jax.image.resize(coarse, (n, 2, size, size), "cubic"))
     angles, scales = np.asarray(u[:, 0] * args[0]), np.asarray(1.0 + u[:, 1] * args[2])
     base_np = np.asarray(base)
-    t_sp, ref = timed(lambda: scipy_augment(base_np, angles, fields, scales), 1)
+    t_sp, ref = timed(lambda: scipy_augment(base_np, angles, fields, scales), cfg.repeats)
     err = float(jnp.abs(ref - out).max())
     print(f"MRI augmentation {size}x{size}: jax {n / t_jax:,.0f} images/s, scipy loop {n / t_sp:,.0f} images/s, "
           f"ratio {t_sp / t_jax:.1f}x, max |jax - scipy| = {err:.1e} (n={n})")  # fmt: skip

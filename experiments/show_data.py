@@ -25,6 +25,7 @@ from matplotlib import colors  # noqa: E402
 import numpy as np  # noqa: E402
 
 from manifold.data import anomaly_phantoms, lung_phantoms, mri_slices, rotations  # noqa: E402
+from manifold.thorax import thorax_mask  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +38,9 @@ class ShowConfig:
     out: str = "out"
 
 
-def grid(rows: list[tuple[str, np.ndarray]], path: Path, *, vmin: float, vmax: float, cmap: str, overlays=None) -> None:
-    """One labelled row per ``(title, images)``; ``overlays`` maps a row index to boolean masks.
+def grid(rows, path: Path, *, vmin: float, vmax: float, cmap: str, overlays=None, outline=None) -> None:
+    """One labelled row per ``(title, images)``; ``overlays`` maps a row index to boolean masks
+    (drawn in red), ``outline`` is one boolean mask drawn in grey on every image.
 
     A range with ``vmin < 0 < vmax`` gets a diverging scale centred on zero (white = no change).
     """
@@ -50,6 +52,8 @@ def grid(rows: list[tuple[str, np.ndarray]], path: Path, *, vmin: float, vmax: f
             ax.set_axis_off()
             if c < len(images):
                 ax.imshow(images[c], norm=norm, cmap=cmap, interpolation="nearest")
+                if outline is not None:
+                    ax.contour(outline, levels=[0.5], colors="0.5", linewidths=0.6)
                 if overlays and r in overlays and overlays[r][c].any():
                     ax.contour(overlays[r][c], levels=[0.5], colors="red", linewidths=0.8)
         axes[r][0].set_title(title, fontsize=8, loc="left")
@@ -74,7 +78,8 @@ def main() -> None:
                          ("pneumothorax", {"pneumothorax": True}), ("anomaly", {"anomaly": True})]:  # fmt: skip
         images, _ = lung_phantoms(cfg.cols, size=cfg.lung_size, key=k_lung, **flags)
         rows.append((f"lung: {title}", np.asarray(images)))
-    grid(rows, out / "data_lung.png", vmin=-1.0, vmax=0.3, cmap="RdBu_r")
+    thorax = np.asarray(thorax_mask(cfg.lung_size))
+    grid(rows, out / "data_lung.png", vmin=-1.0, vmax=0.3, cmap="RdBu_r", outline=thorax)
 
     train, train_idx = mri_slices(size=cfg.mri_size, split="train")
     test, test_idx = mri_slices(size=cfg.mri_size, split="test")

@@ -37,7 +37,7 @@ def batches(
     *,
     key=None,
     drop_last: bool = True,
-    epochs: int | None = 1,
+    epochs: int | None = None,
 ) -> Iterator:
     """Iterate over shuffled mini-batches of one or several aligned arrays.
 
@@ -48,7 +48,8 @@ def batches(
             keeps the original order.
         drop_last: drop the last, incomplete batch of each epoch (every batch then has the same
             shape, so a jitted train step compiles once). Otherwise it is yielded, smaller.
-        epochs: number of passes over the data (>= 1), or ``None`` for an endless stream.
+        epochs: number of passes over the data (>= 1); ``None`` (default) for an endless stream,
+            to be cut by the training loop (``itertools.islice(batches(...), steps)``).
 
     Yields:
         A device array per batch for a single input array, else a tuple of them, in input order.

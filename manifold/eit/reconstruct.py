@@ -80,7 +80,7 @@ def one_step_tikhonov(
     dv: jax.Array,
     *,
     lam: float = 1e-2,
-    prior: str = "tikhonov",
+    prior: str = "noser",
     sigma_ref: jax.Array | None = None,
 ) -> jax.Array:
     """One-step linearised difference reconstruction ``Δσ`` of difference data ``Δv``.
@@ -88,8 +88,9 @@ def one_step_tikhonov(
     Args:
       model: the :class:`EITModel`.
       dv: difference data ``F(σ) - F(σ_ref)``, ``(n_meas,)`` or ``(n_meas, k)`` (k frames as columns).
-      lam: regularisation weight ``λ`` (unscaled, as pyEIT's ``lamb``).
-      prior: ``"tikhonov"`` or ``"noser"``.
+      lam: regularisation weight ``λ`` (unscaled, as pyEIT's ``lamb``; with ``"noser"`` it is
+        relative to the sensitivities, with ``"tikhonov"`` it scales like ``J²``, ~1e-6 here).
+      prior: ``"noser"`` or ``"tikhonov"``.
       sigma_ref: linearisation point (default: the homogeneous reference).
 
     Returns:
@@ -114,7 +115,7 @@ def gauss_newton(
     *,
     sigma0: jax.Array | None = None,
     lam: float = 1e-2,
-    prior: str = "tikhonov",
+    prior: str = "noser",
     n_iter: int = 5,
     floor: float = 1e-2,
 ) -> jax.Array:
@@ -124,8 +125,8 @@ def gauss_newton(
       model: the :class:`EITModel`.
       v: absolute measurements ``(n_meas,)``.
       sigma0: start and prior mean (default: the homogeneous reference).
-      lam: regularisation weight ``λ``.
-      prior: ``"tikhonov"`` (``R = I``) or ``"noser"`` (``R = diag(J^T J)`` at ``σ_0``).
+      lam: regularisation weight ``λ`` (see :func:`one_step_tikhonov`).
+      prior: ``"noser"`` (``R = diag(J^T J)`` at ``σ_0``) or ``"tikhonov"`` (``R = I``).
       n_iter: number of Gauss-Newton steps.
       floor: smallest allowed conductivity (projection after every step).
 

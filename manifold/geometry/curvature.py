@@ -261,14 +261,14 @@ def tangent_angles(
     return jnp.arccos(jnp.clip(cosines[:m], -1.0, 1.0))
 
 
-def _pca_error(G, key, *, n, k, scale, rank):
+def _pca_error(G, key, rank, *, n, k, scale):
     k_train, k_test = jax.random.split(key)
     sample = jax.vmap(flat_generator(G))
     train = sample(scale * jax.random.normal(k_train, (n, k)))
     test = sample(scale * jax.random.normal(k_test, (n, k)))
     mu = jnp.mean(train, axis=0, keepdims=True)
     _, _, vt = jnp.linalg.svd(train - mu, full_matrices=False)
-    p = vt[:rank].T  # (n_pixels, rank)
+    p = vt.T * (jnp.arange(vt.shape[0]) < rank)[None, :]  # (n_pixels, min(n, n_pixels)), rank columns kept
     centred = test - mu
     resid = centred - (centred @ p) @ p.T
     return jnp.sqrt(jnp.sum(resid**2) / jnp.sum(centred**2))
@@ -311,7 +311,7 @@ def pca_distance(
         raise ValueError(f"rank: expected a non-negative integer, got {rank!r}")
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
         raise ValueError(f"n_samples: expected an integer >= 2, got {n_samples!r}")
-    return jit_call(_pca_error, G, key, n=int(n_samples), k=k, scale=float(latent_scale), rank=int(rank))
+    return jit_call(_pca_error, G, key, jnp.int32(rank), n=int(n_samples), k=k, scale=float(latent_scale))
 
 
 class SpanProjection(NamedTuple):

@@ -176,7 +176,7 @@ def _fbp(sinos: jax.Array, angles: jax.Array) -> jax.Array:
     """Filtered back-projection of ``(B, n_angles, n)`` real sinograms (see :meth:`Radon.fbp`)."""
     n_angles, n = sinos.shape[-2:]
     size = max(64, 2 ** math.ceil(math.log2(2 * math.ceil(math.sqrt(2) * n))))
-    spectrum = jnp.fft.fft(sinos, n=size, axis=-1) * jnp.asarray(ramp_filter(size))
+    spectrum = jnp.fft.fft(sinos, n=size, axis=-1) * jnp.asarray(ramp_filter(size))[None, None]
     filtered = jnp.real(jnp.fft.ifft(spectrum, axis=-1))[..., :n]  # (B, n_angles, n)
     table = jnp.pad(jnp.moveaxis(filtered, 0, -1), ((0, 0), (0, 1), (0, 0)))  # (angles, n+1, B)
     centre = n // 2

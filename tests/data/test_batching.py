@@ -31,7 +31,7 @@ def test_drop_last_shapes_and_cover():
 
 
 def test_keep_last_covers_every_index_once():
-    out = list(batches(data(), 5, key=jax.random.key(1), drop_last=False))
+    out = list(batches(data(), 5, key=jax.random.key(1), drop_last=False, epochs=1))
     assert [len(ib) for _, ib in out] == [5, 5, 5, 5, 3] and num_batches(N, 5, drop_last=False) == 5
     seen = np.concatenate([np.asarray(ib) for _, ib in out])
     np.testing.assert_array_equal(np.sort(seen), np.arange(N))
@@ -39,19 +39,21 @@ def test_keep_last_covers_every_index_once():
 
 
 def test_same_key_same_order_and_no_key_keeps_order():
-    a = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(2))]
-    b = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(2))]
-    c = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(3))]
+    a = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(2), epochs=1)]
+    b = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(2), epochs=1)]
+    c = [np.asarray(b) for b in batches(data()[1], 4, key=jax.random.key(3), epochs=1)]
     np.testing.assert_array_equal(np.stack(a), np.stack(b))
     assert not np.array_equal(np.stack(a), np.stack(c))
-    ordered = np.concatenate([np.asarray(b) for b in batches(data()[1], 4)])
+    ordered = np.concatenate([np.asarray(b) for b in batches(data()[1], 4, epochs=1)])
     np.testing.assert_array_equal(ordered, np.arange(20))
 
 
 def test_endless_stream():
-    stream = batches(data()[1], 10, key=jax.random.key(4), epochs=None)
+    stream = batches(data()[1], 10, key=jax.random.key(4))  # epochs=None: endless
     out = [np.asarray(b) for b in itertools.islice(stream, 7)]
     assert len(out) == 7 and all(b.shape == (10,) for b in out)
+    for epoch in range(3):  # 2 batches per epoch, each epoch without repeats
+        assert np.unique(np.concatenate(out[2 * epoch : 2 * epoch + 2])).size == 20
 
 
 @pytest.mark.parametrize(

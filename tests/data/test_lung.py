@@ -104,7 +104,7 @@ def test_smooth_in_params_central_difference_converges(flags):
     derivs = [(images[2 * i] - images[2 * i + 1]) / (2 * h) for i, h in enumerate(steps)]
     e1 = np.abs(derivs[0] - derivs[1]).max()
     e2 = np.abs(derivs[1] - derivs[2]).max()
-    assert np.abs(derivs[2]).max() > 1.0  # the images do move with the parameters
+    assert np.abs(derivs[2]).max() > 0.1  # the images do move with the parameters (not a zero map)
     assert e2 > 1e-4  # well above float32 round-off (~1e-5 here), so the ratio measures truncation
     assert 3.0 < e1 / e2 < 5.0  # second-order convergence, i.e. a smooth map
 

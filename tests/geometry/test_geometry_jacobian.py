@@ -72,7 +72,7 @@ def test_randomized_svd_matches_dense():
     G = ignored_latents_generator(jax.random.key(5), used=5, latent_dim=12, image_shape=(8, 8), hidden=24)
     h = jax.random.normal(jax.random.key(6), (12,))
     dense = np.asarray(singular_values(G, h))
-    u, s, vt = randomized_svd(G, h, key=jax.random.key(7), rank=5, oversample=2)
+    u, s, vt = randomized_svd(G, h, key=jax.random.key(7), rank=5, oversample=2, power_iters=1)
     np.testing.assert_allclose(s, dense[:5], rtol=1e-4)
     jac = np.asarray(jacobian(G, h))
     np.testing.assert_allclose((np.asarray(u) * np.asarray(s)) @ np.asarray(vt), jac, atol=1e-4 * dense[0])
