@@ -5,8 +5,8 @@ triangle. With P1 hat functions ``φ_i`` the stiffness matrix is
 
 .. math::  K(σ) = \sum_e σ_e K_e,   (K_e)_{ij} = |T_e| ∇φ_i·∇φ_j   (a 3 x 3 block of element e),
 
-assembled densely with one vectorised scatter-add (a few thousand nodes: a dense Cholesky
-factorisation is fast and all excitations share it).
+assembled with one vectorised scatter-add and factorised once for all excitations, by static
+condensation on a bisection partition (:mod:`manifold.eit._schur`, default) or densely.
 
 **Complete electrode model** (Somersalo, Cheney, Isaacson 1992), unknowns ``(u, U)`` with the
 electrode potentials ``U ∈ R^L``, contact impedances ``z_l`` and electrode arcs ``e_l``:
@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.eit._schur import SchurSolver
 from manifold.eit.mesh import EITMesh
 from manifold.eit.protocol import Protocol
 
@@ -74,6 +75,8 @@ class FEM:
       contact_impedance: ``z_l`` of the CEM, a positive scalar or ``(L,)`` array (ignored for
         ``"point"``).
       ref_node: grounded node of the point model (default: a node not on an electrode).
+      solver: ``"schur"`` (default: static condensation on a bisection partition, see
+        :mod:`manifold.eit._schur`) or ``"dense"`` (one dense Cholesky factorisation).
 
     Raises:
       ValueError: for an unknown model, a protocol using more electrodes than the mesh has,
@@ -88,6 +91,7 @@ class FEM:
         model: str = "cem",
         contact_impedance: float | np.ndarray = 0.01,
         ref_node: int | None = None,
+        solver: str = "schur",
     ):
         if not isinstance(mesh, EITMesh):
             raise TypeError(f"mesh: expected an EITMesh, got {type(mesh).__name__}")
@@ -131,6 +135,19 @@ class FEM:
             self._readout = np.asarray(mesh.electrode_centres)
         self._currents = protocol.currents  # (n_exc, L)
         self._patterns = protocol.patterns  # (n_meas, L)
+        if solver not in ("schur", "dense"):
+            raise ValueError(f"solver: expected 'schur' or 'dense', got {solver!r}")
+        self.solver = solver
+        if solver == "schur":
+            keep = np.concatenate([self._readout, [self.ref_node] if model == "point" else []]).astype(np.int64)
+            self._schur = SchurSolver(
+                self.size,
+                np.concatenate([self._rows, self._fixed[0]]),
+                np.concatenate([self._cols, self._fixed[1]]),
+                mesh.nodes,
+                keep,
+            )
+            self._readout_gamma = self._schur.gamma_pos[self._readout]
 
         # jit once, unbatched and vmapped over a batch axis
         self._jit_forward = _JitPair(self._forward)
@@ -213,22 +230,22 @@ class FEM:
         vals.append((np.diag(diag) + np.mean(diag)).ravel())
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
-    def _stiffness(self, sigma: jax.Array, *, fixed: bool) -> jax.Array:
-        """``K(σ)`` (point model: reference row/column removed), plus the fixed blocks if ``fixed``."""
+    def _data(self, sigma: jax.Array, *, fixed: bool) -> jax.Array:
+        """Entry values at ``(rows, cols)``: ``σ_e K_e`` (point model: reference row/column
+        removed), followed by the σ-independent entries when ``fixed``."""
         dtype = sigma.dtype
         data = (sigma[:, None, None] * jnp.asarray(self._ke, dtype)).reshape(-1)
         if self.model == "point":
             data = jnp.where(jnp.asarray(self._ke_mask), data, jnp.zeros((), dtype))
-        rows, cols = self._rows, self._cols
         if fixed:
-            r, c, v = self._fixed
-            rows, cols = np.concatenate([rows, r]), np.concatenate([cols, c])
-            data = jnp.concatenate([data, jnp.asarray(v, dtype)])
-        return jnp.zeros((self.size, self.size), dtype).at[rows, cols].add(data)
+            data = jnp.concatenate([data, jnp.asarray(self._fixed[2], dtype)])
+        return data
 
     def _system_matrix(self, sigma: jax.Array) -> jax.Array:
-        """The SPD system matrix ``A(σ)``, ``(size, size)``."""
-        return self._stiffness(sigma, fixed=True)
+        """The dense SPD system matrix ``A(σ)``, ``(size, size)``."""
+        rows = np.concatenate([self._rows, self._fixed[0]])
+        cols = np.concatenate([self._cols, self._fixed[1]])
+        return jnp.zeros((self.size, self.size), sigma.dtype).at[rows, cols].add(self._data(sigma, fixed=True))
 
     def _injection(self, currents: np.ndarray, dtype) -> jax.Array:
         """``R @ currents.T``: ``(size, k)`` right-hand sides of electrode currents ``(k, L)``."""
@@ -237,13 +254,24 @@ class FEM:
 
     # -- the forward map ----------------------------------------------------------------------
     def _solve(self, sigma: jax.Array, rhs: jax.Array) -> jax.Array:
-        return jax.scipy.linalg.solve(self._system_matrix(sigma), rhs, assume_a="pos")
+        """``A(σ)^{-1} rhs`` for ``rhs`` of shape ``(size, k)``."""
+        if self.solver == "dense":
+            return jax.scipy.linalg.solve(self._system_matrix(sigma), rhs, assume_a="pos")
+        return self._schur.solve(self._data(sigma, fixed=True), rhs)
+
+    def _readout_solve(self, sigma: jax.Array, currents: np.ndarray) -> jax.Array:
+        """Electrode potentials ``(k, L)`` for electrode currents ``(k, L)``."""
+        if self.solver == "dense":
+            return self._solve(sigma, self._injection(currents, sigma.dtype))[self._readout].T
+        g = self._schur.n_interface
+        rhs = jnp.zeros((g, currents.shape[0]), sigma.dtype).at[self._readout_gamma].set(jnp.asarray(currents.T, sigma.dtype))
+        x_g = self._schur.solve(self._data(sigma, fixed=True), rhs, interface_rhs=True, full=False)
+        return x_g[self._readout_gamma].T
 
     def _electrode_potentials(self, sigma: jax.Array) -> jax.Array:
         """``(n_exc, L)`` electrode potentials of every excitation (CEM: ΣU = 0)."""
         sigma = _as_float(sigma)
-        x = self._solve(sigma, self._injection(self._currents, sigma.dtype))
-        return x[self._readout].T
+        return self._readout_solve(sigma, self._currents)
 
     def _measure(self, U: jax.Array) -> jax.Array:
         """Measurements ``(n_meas,)`` of electrode potentials ``(n_exc, L)``."""
@@ -263,7 +291,9 @@ class FEM:
         """
         sigma, d_sigma = _as_float(sigma), _as_float(d_sigma)
         x_ref = self._solve(sigma - d_sigma, self._injection(self._currents, sigma.dtype))
-        dx = self._solve(sigma, -(self._stiffness(d_sigma, fixed=False) @ x_ref))
+        data = self._data(d_sigma, fixed=False)  # K(Δσ) x_ref as a sparse product
+        k_x = jnp.zeros_like(x_ref).at[self._rows].add(data[:, None] * x_ref[self._cols])
+        dx = self._solve(sigma, -k_x)
         return self._measure(dx[self._readout].T)
 
     def _jacobian(self, sigma: jax.Array) -> jax.Array:

@@ -3,19 +3,22 @@
 Two on-disk layouts are understood:
 
 * an **exported generator** (what ``checkpoints/<name>/`` holds): ``model_card.json`` (the
-  architecture under ``"model"``, plus data, steps, wall time, machine and held-out error) and
-  ``params/``, an Orbax checkpoint of the network weights (the generator only, for a GAN);
+  architecture under ``"model"``, the SHA-256 of every weight file, plus data, steps, wall time,
+  machine and held-out error) and ``params/``, an Orbax checkpoint of the network weights (the
+  generator only, for a GAN);
 * a **training workdir** written by :func:`manifold.train.train`: ``checkpoints/<step>/`` with
   ``model``, ``optimizer`` and ``meta`` items; the latest step is loaded.
 
 The architecture is read from the JSON first and compared with what the caller asked for, so a
 checkpoint of another architecture or latent size fails with an error naming both, before any
-weights are read. Orbax restores into abstract arrays of the expected shapes, so corrupt or
-partial weights fail with a clear :class:`ValueError` too. Loading never writes to disk.
+weights are read. Weight files are checked against their recorded SHA-256 and Orbax restores
+into abstract arrays of the expected shapes, so corrupt or partial weights fail with a clear
+:class:`ValueError` too. Loading never writes to disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,15 @@ from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator
 from manifold.models._nets import GAN, _Method, build_model
 
-__all__ = ["CARD_FILENAME", "PARAMS_DIRNAME", "SHIPPED", "checkpoints_dir", "load_generator", "read_model_card"]
+__all__ = [
+    "CARD_FILENAME",
+    "PARAMS_DIRNAME",
+    "SHIPPED",
+    "checkpoints_dir",
+    "load_generator",
+    "read_model_card",
+    "write_generator",
+]
 
 SHIPPED = ("eit-vae", "mri-vae", "mri-gan")
 CARD_FILENAME = "model_card.json"
@@ -129,12 +140,13 @@ def load_generator(
     expected = {"architecture": architecture, "latent_dim": latent_dim, "image_shape": image_shape}
     name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
     if (path / CARD_FILENAME).exists():
-        config, _, generator_only = _load_exported(path)
+        config, card, generator_only = _load_exported(path)
         _check_expected(config, path, expected)
         graphdef, state, target = _abstract_target(config, generator_only)
         params_dir = (path / PARAMS_DIRNAME).absolute()
         if not params_dir.is_dir():
             raise ValueError(f"checkpoint: {path} has a model card but no {PARAMS_DIRNAME}/ directory (partial export)")
+        _verify_checksums(params_dir, card.get("params_sha256", {}))
         try:
             with ocp.StandardCheckpointer() as ckptr:
                 pure = ckptr.restore(params_dir, target)
@@ -168,10 +180,40 @@ def load_generator(
     return module.as_generator(name=name)
 
 
-def save_generator_params(model, directory: str | Path) -> None:
-    """Write the weights a generator needs (the whole model; the generator only for a GAN) as
-    an Orbax checkpoint at ``directory`` (which must not exist)."""
+def _checksums(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _verify_checksums(params_dir: Path, expected: dict[str, str]) -> None:
+    for rel, digest in expected.items():
+        f = params_dir / rel
+        if not f.is_file():
+            raise ValueError(f"checkpoint: {f} is missing; the checkpoint is corrupt or partial")
+        if hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+            raise ValueError(f"checkpoint: {f} does not match its recorded SHA-256; the checkpoint is corrupt or partial")
+
+
+def write_generator(model, directory: str | Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Export ``model`` to ``directory`` (which must not exist): ``params/``, an Orbax checkpoint
+    of the weights a generator needs (the whole model; the generator only for a GAN), and
+    ``model_card.json`` = ``card`` plus the architecture and the SHA-256 of every weight file.
+
+    Returns:
+      The card as written.
+    """
+    directory = Path(directory).absolute()
+    if directory.exists():
+        raise ValueError(f"directory: {directory} already exists; not overwriting it")
     module = model.generator if isinstance(model, GAN) else model
     with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(Path(directory).absolute(), nnx.to_pure_dict(nnx.state(module)))
+        ckptr.save(directory / PARAMS_DIRNAME, nnx.to_pure_dict(nnx.state(module)))
         ckptr.wait_until_finished()
+    sums = _checksums(directory / PARAMS_DIRNAME)
+    card = {**card, "model": model.config.to_dict(), "params_sha256": sums}
+    card["size_bytes"] = sum((directory / PARAMS_DIRNAME / rel).stat().st_size for rel in sums)
+    (directory / CARD_FILENAME).write_text(json.dumps(card, indent=2) + "\n")
+    return card

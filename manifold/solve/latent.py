@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from manifold.solve import _lm
+from manifold.solve import _optim
 from manifold.solve._problem import as_pytree, batch_shape, check_problem, flat_batch, real_view, residual_fn
 
 __all__ = ["LatentSolution", "solve_latent"]
@@ -101,9 +101,9 @@ def _solve_batch(G, A, init, b, key, lam, sigma, tol, lr, *, method, restarts, s
         h0 = _starts(base, key_i, restarts=restarts, k=k, sigma=sigma)
         r = residual_fn(G, A, b_i)
         if method == "lm":
-            run = functools.partial(_lm.levenberg_marquardt, steps=steps, tol=tol, record_path=record_path)
+            run = functools.partial(_optim.levenberg_marquardt, steps=steps, tol=tol, record_path=record_path)
         else:
-            run = functools.partial(_lm.adam, steps=steps, lr=lr, record_path=record_path)
+            run = functools.partial(_optim.adam, steps=steps, lr=lr, record_path=record_path)
         hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, lam))(h0)
         fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
         best = jnp.argmin(fs)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from manifold.solve import _lm
+from manifold.solve import _optim
 from manifold.solve._problem import as_pytree, batch_shape, check_problem, flat_batch, real_view
 from manifold.solve.latent import solve_latent
 
@@ -104,7 +104,7 @@ def _sparse_batch(G, A, b, h0, lam, mu, *, outer, v_steps, h_steps):
         def alternate(state, _):
             h, v = state
             v = v_step(h, v)
-            h, *_ = _lm.levenberg_marquardt(lambda h: data_res(G(h) + v), h, lam, steps=h_steps, tol=jnp.float32(0))
+            h, *_ = _optim.levenberg_marquardt(lambda h: data_res(G(h) + v), h, lam, steps=h_steps, tol=jnp.float32(0))
             return (h, v), objective(h, v)
 
         v0 = jnp.zeros(G(h_i).shape, jnp.float32)

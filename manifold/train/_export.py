@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from manifold.models._io import CARD_FILENAME, PARAMS_DIRNAME, load_generator, save_generator_params
+from flax import nnx
+
+from manifold.models._io import load_generator, write_generator
 from manifold.models._nets import build_model
 from manifold.train._checkpoint import CheckpointStore
 from manifold.train._config import TrainConfig
@@ -23,10 +25,6 @@ _DATA_FUNCTIONS = {
     "lung_phantoms": "manifold.data.lung_phantoms",
     "mri_slices": "manifold.data.mri_slices",
 }
-
-
-def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def export_generator(workdir: str | Path, out_dir: str | Path, *, name: str, overwrite: bool = False) -> dict[str, Any]:
@@ -61,7 +59,6 @@ def export_generator(workdir: str | Path, out_dir: str | Path, *, name: str, ove
     data = cfg.data.to_dict()
     card = {
         "name": name,
-        "model": cfg.model.to_dict(),
         "latent_dim": cfg.model.latent_dim,
         "image_shape": list(cfg.model.image_shape),
         "data": {"function": _DATA_FUNCTIONS[cfg.data.name], "arguments": data},
@@ -81,15 +78,9 @@ def export_generator(workdir: str | Path, out_dir: str | Path, *, name: str, ove
     }
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     model = build_model(cfg.model)
-    from flax import nnx
-
-    module = model.generator if cfg.model.architecture == "gan" else model
-    nnx.update(module, G.params)
-    save_generator_params(model, tmp / PARAMS_DIRNAME)
-    card["size_bytes"] = _dir_size(tmp)
-    (tmp / CARD_FILENAME).write_text(json.dumps(card, indent=2) + "\n")
+    nnx.update(model.generator if cfg.model.architecture == "gan" else model, G.params)
+    card = write_generator(model, tmp, card)
     load_generator(tmp, architecture=cfg.model.architecture, latent_dim=cfg.model.latent_dim)  # verify before swap
     old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
     if out_dir.exists():

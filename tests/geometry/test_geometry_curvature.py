@@ -33,8 +33,8 @@ def test_curvature_of_a_plain_callable_helix_and_plane():
     r, c = 2.0, 1.0
     helix = lambda t: jnp.stack([r * jnp.cos(t[0]), r * jnp.sin(t[0]), c * t[0]])  # noqa: E731
     np.testing.assert_allclose(normal_curvature(helix, jnp.array([0.4]), jnp.array([1.0])), r / (r**2 + c**2), rtol=1e-3)
-    G = linear_generator(jax.random.key(0), image_shape=(5, 5), latent_dim=3)
-    assert float(normal_curvature(G, jnp.ones(3), jnp.array([1.0, -1.0, 0.5]))) < 1e-6
+    G = linear_generator(jax.random.key(0), image_shape=(8, 8), latent_dim=6)
+    assert float(normal_curvature(G, jnp.ones(6), jnp.array([1.0, -1.0, 0.5, 0.0, 2.0, 1.0]))) < 1e-6
 
 
 def test_max_curvature_of_a_cylinder_picks_the_round_direction():
@@ -57,14 +57,14 @@ def test_taylor_residuals_scale_with_order():
 def test_tangent_angles():
     G = circle_generator(1.5)
     np.testing.assert_allclose(tangent_angles(G, jnp.array([0.3]), jnp.array([0.8])), [0.5], atol=1e-5)
-    flat = linear_generator(jax.random.key(2), image_shape=(9,), latent_dim=4, rank=2)
-    angles = tangent_angles(flat, jnp.zeros(4), jnp.ones(4))
+    flat = linear_generator(jax.random.key(2), image_shape=(8, 8), latent_dim=6, rank=2)
+    angles = tangent_angles(flat, jnp.zeros(6), jnp.ones(6))
     assert angles.shape == (2,)
     np.testing.assert_allclose(angles, 0.0, atol=1e-3)
 
 
 def test_pca_distance_zero_for_linear_and_positive_for_circle():
-    G = linear_generator(jax.random.key(3), image_shape=(6, 6), latent_dim=5, rank=3)
+    G = linear_generator(jax.random.key(3), image_shape=(8, 8), latent_dim=6, rank=3)
     assert float(pca_distance(G, key=jax.random.key(4), rank=3, n_samples=64)) < 1e-4
     assert float(pca_distance(G, key=jax.random.key(4), rank=2, n_samples=64)) > 0.1
     # The circle fills its plane: one principal direction misses about half of it.

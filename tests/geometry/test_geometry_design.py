@@ -6,11 +6,46 @@ import numpy as np
 import pytest
 
 from manifold.geometry import greedy_lines, latent_fit, linear_vs_latent, local_mrip, psnr_db
-from manifold.operators import MRI, masks
+from manifold.models import Generator
+from manifold.operators import MRI, LinearOperator, masks
 
 from .conftest import SIZE
 
 
+class FirstEntry(LinearOperator):
+    """Measures only the first coordinate of a vector."""
+
+    def __init__(self, n):
+        self.in_shape, self.out_shape, self.dtype = (n,), (1,), jnp.float32
+
+    def _forward(self, x):
+        return x[:1]
+
+
+def test_linear_reconstruction_falls_behind_on_a_curved_manifold():
+    # The twisted cubic G(t) = (t, t^2, t^3) measured by its first coordinate: b = t determines x,
+    # but no affine map of b reproduces t^2 (uncorrelated with t for symmetric t) or all of t^3.
+    options = dict(key=jax.random.key(0), n_train=2000, n_test=16, n_candidates=16)
+    gap = linear_vs_latent(_polynomial_curve(np.eye(3)), FirstEntry(3), **options)
+    assert float(gap.latent_error) < 1e-5
+    assert float(gap.linear_error) > 0.2
+    # On a flat manifold (a line) measured injectively, the best linear map is as good.
+    line = _polynomial_curve(np.array([[1.0, 0, 0], [2.0, 0, 0], [-1.0, 0, 0]]))
+    flat = linear_vs_latent(line, FirstEntry(3), **options)
+    assert float(flat.linear_error) < 1e-3 and float(flat.latent_error) < 1e-5
+
+
+def _cubic_apply(coef, h):
+    t = h[:, 0]
+    return jnp.stack([t, t**2, t**3], axis=1) @ coef.T
+
+
+def _polynomial_curve(coef):
+    """``t -> coef @ (t, t^2, t^3)``; one ``apply`` for every ``coef``, so one compilation."""
+    return Generator(_cubic_apply, jnp.asarray(coef, jnp.float32), latent_dim=1, image_shape=(3,))
+
+
+@pytest.mark.slow
 def test_latent_fit_recovers_spot_where_linear_fails(spot, uniform4_plus_line):
     gap = linear_vs_latent(
         spot, uniform4_plus_line, key=jax.random.key(0), n_train=512, n_test=8, n_candidates=64, n_starts=2, steps=10

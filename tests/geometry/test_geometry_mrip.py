@@ -110,5 +110,5 @@ def test_plain_callable_needs_latent_dim(uniform4, key):
     plain = lambda h: G(h)  # noqa: E731 - a bare callable has no latent_dim attribute
     with pytest.raises(ValueError, match="latent_dim"):
         mrip_constants(plain, uniform4, key=key, n_pairs=4)
-    lower, upper, *_ = mrip_constants(plain, uniform4, key=key, n_pairs=8, latent_dim=2, adversarial_steps=0)
-    assert 0 < float(lower) <= float(upper) <= 1.0 + 1e-5
+    with pytest.raises(ValueError, match="^latent_dim: "):
+        mrip_constants(spot_generator(SIZE), uniform4, key=key, latent_dim=3)

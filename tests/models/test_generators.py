@@ -10,16 +10,17 @@ import pytest
 from flax import nnx
 
 from manifold.models import GAN, SHIPPED, VAE, AutoEncoder, ModelConfig, build_model, checkpoints_dir, load_generator
-from manifold.models._io import save_generator_params
+from manifold.models._io import write_generator
 
 K, S, CHANNELS = 3, 8, (8, 4)
 
 
 def _export(model, directory):
-    """A minimal exported generator: params/ plus a model card naming the architecture."""
-    directory.mkdir(parents=True)
-    save_generator_params(model, directory / "params")
-    (directory / "model_card.json").write_text(json.dumps({"model": model.config.to_dict()}))
+    """A minimal exported generator: params/ plus a model card (architecture and checksums)."""
+    card = write_generator(model, directory, {"name": "test"})
+    assert card["model"] == model.config.to_dict() and card["params_sha256"]
+    with pytest.raises(ValueError, match="already exists"):
+        write_generator(model, directory, {})
     return directory
 
 
@@ -88,12 +89,18 @@ def test_load_generator_rejects_other_architecture_and_latent_size(tmp_path):
 def test_load_generator_corrupt_partial_missing(tmp_path):
     path = _export(AutoEncoder(latent_dim=K, image_size=S, channels=CHANNELS, rngs=nnx.Rngs(0)), tmp_path / "ae")
     before = sorted(p.relative_to(path) for p in path.rglob("*"))
-    data_files = [p for p in (path / "params").rglob("*") if p.is_file() and p.stat().st_size > 0 and "d" in p.parts]
-    for f in data_files:  # truncate the array data: a partial write
-        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
-    with pytest.raises(ValueError, match="corrupt, partial"):
+    data_files = sorted(p for p in (path / "params").rglob("*") if p.is_file() and p.stat().st_size > 0)
+    biggest = max(data_files, key=lambda p: p.stat().st_size)
+    content = biggest.read_bytes()
+    biggest.write_bytes(content[: len(content) // 2])  # a partial write
+    with pytest.raises(ValueError, match="does not match its recorded SHA-256; the checkpoint is corrupt or partial"):
         load_generator(path)
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == before  # nothing deleted or added
+    biggest.write_bytes(content)
+    load_generator(path)  # intact again
+    biggest.unlink()
+    with pytest.raises(ValueError, match="is missing; the checkpoint is corrupt or partial"):
+        load_generator(path)
     shutil.rmtree(path / "params")
     with pytest.raises(ValueError, match="no params/ directory"):
         load_generator(path)

@@ -38,73 +38,102 @@ def _close(a, b, rtol):
     np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-30))
 
 
+ALPHA, BETA = 0.7 - 1.3j, -2.1 + 0.4j
+
+
+@jax.jit
+def _evaluate(op, v):
+    """Everything the properties below check, for one operator, in one compiled call."""
+
+    def loss(x):
+        return 0.5 * jnp.sum(jnp.abs(op(x)) ** 2)
+
+    return {
+        # shapes, batching, jit, vmap
+        "batched": op(v["xs"]),
+        "looped": jnp.stack([op(x) for x in v["xs"][0]]),
+        "vmapped": jax.vmap(op)(v["xs"][0]),
+        "adjoint_batched": op.adjoint(v["ys"]),
+        "adjoint_single": op.adjoint(v["ys"][1]),
+        "normal_batched": op.normal(v["xs"]),
+        # adjointness on random complex inputs, linearity
+        "adjointness": jax.vmap(op.adjointness_error)(v["keys"]),
+        "combination": op(ALPHA * v["c1"] + BETA * v["c2"]),
+        "combined": ALPHA * op(v["c1"]) + BETA * op(v["c2"]),
+        # dense matrix
+        "matrix": op.matrix(),
+        "forward": op(v["x"]),
+        "adjoint": op.adjoint(v["y"]),
+        # gradient of the data term of a real image
+        "grad": jax.grad(loss)(v["real"]),
+        "normal": op.normal(v["real"]),
+        # pseudo-inverse
+        "measured": op(v["x"]),
+        "pinv": op.pinv(op(v["x"])),
+        "reprojected": op(op.pinv(op(v["x"]))),
+    }
+
+
+@functools.cache
+def _results(name):
+    A = _operator(name)
+    k = jax.random.split(jax.random.key(100 + NAMES.index(name)), 8)
+    inputs = {
+        "xs": _random(k[0], (2, 3, *A.in_shape), A.dtype),
+        "ys": _random(k[1], (2, *A.out_shape), jnp.complex64),
+        "keys": jax.random.split(k[2], 3),
+        "c1": _random(k[3], A.in_shape, jnp.complex64),
+        "c2": _random(k[4], A.in_shape, jnp.complex64),
+        "x": _random(k[5], A.in_shape, A.dtype),
+        "y": _random(k[6], A.out_shape, jnp.complex64),
+        "real": jax.random.normal(k[7], A.in_shape),
+    }
+    return inputs, _evaluate(A, inputs)
+
+
 def test_shapes_batching_jit_vmap(name):
     A = _operator(name)
-    xs = _random(jax.random.key(0), (2, 3, *A.in_shape), A.dtype)
-    ys = _random(jax.random.key(1), (2, *A.out_shape), jnp.complex64)
-
-    @jax.jit
-    def apply(op, xs, ys):
-        single = jnp.stack([op(x) for x in xs[0]])
-        return op(xs), single, jax.vmap(op)(xs[0]), op.adjoint(ys), op.adjoint(ys[1]), op.normal(xs)
-
-    ax, single, vmapped, aty, aty1, normal = apply(A, xs, ys)
-    assert ax.shape == (2, 3, *A.out_shape) and aty.shape == (2, *A.in_shape) and normal.shape == xs.shape
-    _close(ax[0], single, 1e-5)
-    _close(vmapped, single, 1e-5)
-    _close(aty[1], aty1, 1e-5)
-    _close(A(xs[0, 1]), single[1], 1e-5)  # eager call agrees with the compiled one
-    _close(A.adjoint(ys[1]), aty1, 1e-5)
+    v, r = _results(name)
+    assert r["batched"].shape == (2, 3, *A.out_shape)
+    assert r["adjoint_batched"].shape == (2, *A.in_shape)
+    assert r["normal_batched"].shape == v["xs"].shape
+    _close(r["batched"][0], r["looped"], 1e-5)
+    _close(r["vmapped"], r["looped"], 1e-5)
+    _close(r["adjoint_batched"][1], r["adjoint_single"], 1e-5)
+    _close(A(v["xs"][0, 1]), r["looped"][1], 1e-5)  # eager call agrees with the compiled one
 
 
 def test_adjointness(name):
-    keys = jax.random.split(jax.random.key(2), 3)
-    errors = jax.jit(lambda op, k: jax.vmap(op.adjointness_error)(k))(_operator(name), keys)
-    assert float(jnp.max(errors)) < 1e-5
+    assert float(jnp.max(_results(name)[1]["adjointness"])) < 1e-5
 
 
 def test_linearity(name):
-    A = _operator(name)
-    k1, k2 = jax.random.split(jax.random.key(3))
-    x1 = _random(k1, A.in_shape, jnp.complex64)
-    x2 = _random(k2, A.in_shape, jnp.complex64)
-    a, b = 0.7 - 1.3j, -2.1 + 0.4j
-    lhs, rhs = jax.jit(lambda op, x1, x2: (op(a * x1 + b * x2), a * op(x1) + b * op(x2)))(A, x1, x2)
-    _close(lhs, rhs, 1e-5)
+    r = _results(name)[1]
+    _close(r["combination"], r["combined"], 1e-5)
 
 
 def test_matrix_agrees_with_forward_and_adjoint(name):
     A = _operator(name)
-    x = _random(jax.random.key(4), A.in_shape, A.dtype)
-    y = _random(jax.random.key(5), A.out_shape, jnp.complex64)
-    m, ax, aty = jax.jit(lambda op, x, y: (op.matrix(), op(x), op.adjoint(y)))(A, x, y)
+    v, r = _results(name)
+    m = r["matrix"]
     assert m.shape == (A.out_size, A.in_size)
-    _close(m @ x.reshape(-1), ax.reshape(-1), 1e-5)
-    _close(m.conj().T @ y.reshape(-1), aty.reshape(-1), 1e-5)
+    _close(m @ v["x"].reshape(-1), r["forward"].reshape(-1), 1e-5)
+    _close(m.conj().T @ v["y"].reshape(-1), r["adjoint"].reshape(-1), 1e-5)
 
 
 def test_grad_of_data_term_is_normal_operator(name):
-    A = _operator(name)
-    x = jax.random.normal(jax.random.key(8), A.in_shape)  # a real image
-
-    def loss(op, v):
-        return 0.5 * jnp.sum(jnp.abs(op(v)) ** 2)
-
-    grad, normal = jax.jit(lambda op, x: (jax.grad(loss, argnums=1)(op, x), op.normal(x)))(A, x)
-    _close(grad, jnp.real(normal), 1e-4)
+    r = _results(name)[1]
+    _close(r["grad"], jnp.real(r["normal"]), 1e-4)
 
 
 def test_pinv(name):
-    A = _operator(name)
-    x = _random(jax.random.key(9), A.in_shape, A.dtype)
-    b, xp, axp = jax.jit(lambda op, x: (op(x), op.pinv(op(x)), op(op.pinv(op(x)))))(A, x)
-    assert xp.shape == A.in_shape
+    v, r = _results(name)
     if EXAMPLES[name].injective:
-        _close(xp, x, 1e-4)
+        _close(r["pinv"], v["x"], 1e-4)
     else:
         # Moore-Penrose: A A^+ A = A, and A^+ b is the minimum-norm solution of A x = b.
-        _close(axp, b, 1e-3)
-        assert float(jnp.linalg.norm(xp)) <= float(jnp.linalg.norm(x)) * (1 + 1e-4)
+        _close(r["reprojected"], r["measured"], 1e-3)
+        assert float(jnp.linalg.norm(r["pinv"])) <= float(jnp.linalg.norm(v["x"])) * (1 + 1e-4)
 
 
 def test_norm_is_largest_singular_value(name, request):
@@ -113,8 +142,8 @@ def test_norm_is_largest_singular_value(name, request):
         # operator's) while A^H A is complex here, so lax.scan rejects the carry.
         request.applymarker(pytest.mark.xfail(raises=TypeError, strict=True, reason="norm() dtype bug in _base"))
     A = _operator(name)
-    m, norm = jax.jit(lambda op: (op.matrix(), op.norm(key=jax.random.key(10), iters=300)))(A)
-    s = np.linalg.svd(np.asarray(m, np.complex128), compute_uv=False)
+    norm = jax.jit(lambda op: op.norm(key=jax.random.key(10), iters=300))(A)
+    s = np.linalg.svd(np.asarray(_results(name)[1]["matrix"], np.complex128), compute_uv=False)
     np.testing.assert_allclose(float(norm), s[0], rtol=1e-3)
 
 
