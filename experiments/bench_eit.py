@@ -33,20 +33,26 @@ from manifold.eit import FEM, Protocol, disk_mesh, thorax_mesh
 class BenchConfig:
     mesh: str = "thorax"
     batch: int = 32
-    repeats: int = 5
+    repeats: int = 7
     seed: int = 0
     out: str = "out/bench_eit.json"
 
 
-def median_time(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up run."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_times(fns: dict, repeats: int) -> dict:
+    """Median wall time (s) of each ``fn()`` after one warm-up call each.
+
+    The candidates run in turn within every repeat, so that load from other processes on a
+    shared machine affects all of them alike.
+    """
+    for fn in fns.values():
         jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def singular_values(mesh) -> np.ndarray:
@@ -75,7 +81,8 @@ def main() -> None:
         PyEITMesh(node=mesh.nodes, element=mesh.triangles, el_pos=mesh.electrode_centres, ref_node=ours.ref_node),
         pyeit_protocol(16, dist_exc=1, step_meas=1, parser_meas="std"),
     )
-    print(f"mesh: {mesh}, protocol: {protocol}, JAX backend: {jax.default_backend()}, CPUs: {os.cpu_count()}")
+    print(f"mesh: {mesh}, protocol: {protocol}, solver: {ours._schur}")
+    print(f"JAX backend: {jax.default_backend()}, CPUs: {os.cpu_count()}")
 
     rng = np.random.default_rng(cfg.seed)
     sigmas = np.exp(0.3 * rng.standard_normal((cfg.batch, mesh.n_elements)))
@@ -86,12 +93,22 @@ def main() -> None:
     v_theirs = theirs.solve_eit(sigmas[0])
     agree = float(np.linalg.norm(v_ours - v_theirs) / np.linalg.norm(v_theirs))
 
-    t_fwd_ours = median_time(lambda: ours.forward(sigmas_j), cfg.repeats)
-    t_fwd_cem = median_time(lambda: ours_cem.forward(sigmas_j), cfg.repeats)
-    t_fwd_theirs = median_time(lambda: [theirs.solve_eit(s) for s in sigmas], max(1, cfg.repeats // 2))
-    t_jac_ours = median_time(lambda: ours.jacobian(sigmas_j[0]), cfg.repeats)
-    t_jac_theirs = median_time(lambda: theirs.compute_jac(sigmas[0]), max(1, cfg.repeats // 2))
+    fwd = interleaved_times(
+        dict(
+            ours=lambda: ours.forward(sigmas_j),
+            ours_cem=lambda: ours_cem.forward(sigmas_j),
+            pyeit=lambda: [theirs.solve_eit(s) for s in sigmas],
+        ),
+        cfg.repeats,
+    )
+    jac = interleaved_times(
+        dict(ours=lambda: ours.jacobian(sigmas_j[0]), pyeit=lambda: theirs.compute_jac(sigmas[0])), cfg.repeats
+    )
+    t_fwd_ours, t_fwd_cem, t_fwd_theirs = fwd["ours"], fwd["ours_cem"], fwd["pyeit"]
+    t_jac_ours, t_jac_theirs = jac["ours"], jac["pyeit"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
+    print(f"load average during the run: {load:.1f} (timings are medians of {cfg.repeats} interleaved runs)")
     print(f"point-model voltages, ours (float32) vs pyEIT: relative difference {agree:.2e}")
     print(f"forward, batch of {cfg.batch}: ours {t_fwd_ours * 1e3:8.1f} ms   pyEIT {t_fwd_theirs * 1e3:8.1f} ms   "
           f"speed-up {t_fwd_theirs / t_fwd_ours:5.1f}x   (ours CEM: {t_fwd_cem * 1e3:.1f} ms)")
@@ -110,7 +127,7 @@ def main() -> None:
             dict(config=dataclasses.asdict(cfg), n_nodes=mesh.n_nodes, n_elements=mesh.n_elements,
                  forward_ms=dict(ours=t_fwd_ours * 1e3, ours_cem=t_fwd_cem * 1e3, pyeit=t_fwd_theirs * 1e3),
                  jacobian_ms=dict(ours=t_jac_ours * 1e3, pyeit=t_jac_theirs * 1e3),
-                 singular_values=s.tolist(), ranks=ranks, agreement=agree),
+                 singular_values=s.tolist(), ranks=ranks, agreement=agree, load_average=load),
             f,
             indent=1,
         )

@@ -152,8 +152,8 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
     convs = [(t(c.kernel[...]).permute(3, 2, 0, 1).contiguous(), t(c.bias[...])) for c in dec.convs]
     head = (t(dec.head.kernel[...]).permute(3, 2, 0, 1).contiguous(), t(dec.head.bias[...]))
     r0, c0, sigmoid = dec.r0, dec.c0, dec.output == "sigmoid"
-    mask = torch.from_numpy(np.asarray(A.mask))
-    b_t = torch.from_numpy(np.asarray(b)).to(torch.complex64)
+    mask = torch.from_numpy(np.array(A.mask))
+    b_t = torch.from_numpy(np.array(b)).to(torch.complex64)
     F = torch.nn.functional
 
     def decode(h):
@@ -167,7 +167,7 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
         return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(x, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
 
     def csgm(steps):
-        h = torch.from_numpy(np.asarray(jax.random.normal(jax.random.key(cfg.seed + 1), (cfg.restarts, G.latent_dim))))
+        h = torch.from_numpy(np.array(jax.random.normal(jax.random.key(cfg.seed + 1), (cfg.restarts, G.latent_dim))))
         h.requires_grad_(True)
         opt = torch.optim.Adam([h], lr=cfg.lr)
         for _ in range(steps):
@@ -179,8 +179,8 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
         return loss.detach()
 
     with torch.no_grad():  # the port must reproduce the JAX decoder
-        h_check = torch.from_numpy(np.asarray(jax.random.normal(jax.random.key(7), (2, G.latent_dim))))
-        err = float((decode(h_check) - torch.from_numpy(np.asarray(G(jnp.asarray(h_check.numpy()))))).abs().max())
+        h_check = torch.from_numpy(np.array(jax.random.normal(jax.random.key(7), (2, G.latent_dim))))
+        err = float((decode(h_check) - torch.from_numpy(np.array(G(jnp.asarray(h_check.numpy()))))).abs().max())
     csgm(5)  # warm-up
     times = []
     for _ in range(cfg.adam_repeats):
@@ -206,9 +206,13 @@ def main(argv=None):
     G, A, x_star, b, label = load_problem(cfg)
     print(f"generator: {label}; MRI {cfg.accel:g}x random ({int(A.mask[:, 0].sum())} lines), in-range target")
     print(f"restarts {cfg.restarts}, lam {cfg.lam:g}, backend {jax.default_backend()}, repeats {cfg.repeats}\n")
+    print("timing lm ...", flush=True)
     lm = bench_ours(G, A, b, x_star, cfg, "lm")
+    print("timing adam (jax) ...", flush=True)
     adam = bench_ours(G, A, b, x_star, cfg, "adam")
+    print("timing optimistix LM ...", flush=True)
     optx_lm = bench_optimistix(G, A, b, x_star, cfg)
+    print("timing adam (torch) ...\n", flush=True)
     torch_res = None if args.no_torch else bench_torch(G, A, b, cfg)
 
     print(f"{'solver':<26}{'iters':>7}{'to final':>10}{'PSNR dB':>9}{'loss':>11}{'t final':>10}{'t full':>9}")

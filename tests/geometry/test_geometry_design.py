@@ -69,12 +69,12 @@ def test_latent_fit_batched_and_single_agree(spot, uniform4_plus_line):
 
 def test_greedy_lines_improve_the_local_constant(spot):
     n_lines = SIZE // 4
-    design = greedy_lines(spot, n_lines, key=jax.random.key(2), initial=[SIZE // 2], n_latents=16)
+    design = greedy_lines(spot, n_lines, key=jax.random.key(2), initial=[SIZE // 2], n_latents=4)
     assert len(design.rows) == n_lines == len(set(design.rows)) and design.rows[0] == SIZE // 2
     assert np.all(np.diff(design.scores) > 0)  # each added line raises the objective
     assert design.mask.shape == (SIZE, SIZE) and int(design.mask[:, 0].sum()) == n_lines
     # The reported objective is the mean local M-RIP lower constant of MRI(mask).
-    h = 1.0 * jax.random.normal(jax.random.key(2), (16, 2))
+    h = 1.0 * jax.random.normal(jax.random.key(2), (4, 2))
     lower, _ = local_mrip(spot, MRI(design.mask), h)
     np.testing.assert_allclose(float(jnp.mean(lower)), design.scores[-1], rtol=1e-3)
     # It beats the uniform mask with the same number of lines on this objective.
