@@ -39,7 +39,7 @@ class BenchConfig:
 
 
 def interleaved_times(fns: dict, repeats: int) -> dict:
-    """Median wall time (s) of each ``fn()`` after one warm-up call each.
+    """``(median, min)`` wall time (s) of each ``fn()`` after one warm-up call each.
 
     The candidates run in turn within every repeat, so that load from other processes on a
     shared machine affects all of them alike.
@@ -52,7 +52,7 @@ def interleaved_times(fns: dict, repeats: int) -> dict:
             start = time.perf_counter()
             jax.block_until_ready(fn())
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
 
 
 def singular_values(mesh) -> np.ndarray:
@@ -104,16 +104,19 @@ def main() -> None:
     jac = interleaved_times(
         dict(ours=lambda: ours.jacobian(sigmas_j[0]), pyeit=lambda: theirs.compute_jac(sigmas[0])), cfg.repeats
     )
-    t_fwd_ours, t_fwd_cem, t_fwd_theirs = fwd["ours"], fwd["ours_cem"], fwd["pyeit"]
-    t_jac_ours, t_jac_theirs = jac["ours"], jac["pyeit"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    print(f"load average during the run: {load:.1f} (timings are medians of {cfg.repeats} interleaved runs)")
+    print(f"load average during the run: {load:.1f}; times are median (min) of {cfg.repeats} interleaved runs")
     print(f"point-model voltages, ours (float32) vs pyEIT: relative difference {agree:.2e}")
-    print(f"forward, batch of {cfg.batch}: ours {t_fwd_ours * 1e3:8.1f} ms   pyEIT {t_fwd_theirs * 1e3:8.1f} ms   "
-          f"speed-up {t_fwd_theirs / t_fwd_ours:5.1f}x   (ours CEM: {t_fwd_cem * 1e3:.1f} ms)")
-    print(f"Jacobian (208 x {mesh.n_elements}): ours {t_jac_ours * 1e3:8.1f} ms   pyEIT {t_jac_theirs * 1e3:8.1f} ms   "
-          f"speed-up {t_jac_theirs / t_jac_ours:5.1f}x")
+
+    def row(label, t, ref):
+        return (f"{label}: ours {t['ours'][0] * 1e3:8.1f} ({t['ours'][1] * 1e3:7.1f}) ms   "
+                f"pyEIT {t[ref][0] * 1e3:8.1f} ({t[ref][1] * 1e3:7.1f}) ms   "
+                f"speed-up {t[ref][0] / t['ours'][0]:5.1f}x ({t[ref][1] / t['ours'][1]:5.1f}x)")
+
+    print(row(f"forward, batch of {cfg.batch}", fwd, "pyeit")
+          + f"   [ours CEM: {fwd['ours_cem'][0] * 1e3:.1f} ({fwd['ours_cem'][1] * 1e3:.1f}) ms]")
+    print(row(f"Jacobian (208 x {mesh.n_elements})", jac, "pyeit"))
 
     s = singular_values(mesh)
     ranks = {f"{tol:g}": int(np.sum(s > tol * s[0])) for tol in (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)}
@@ -125,8 +128,7 @@ def main() -> None:
     with open(cfg.out, "w") as f:
         json.dump(
             dict(config=dataclasses.asdict(cfg), n_nodes=mesh.n_nodes, n_elements=mesh.n_elements,
-                 forward_ms=dict(ours=t_fwd_ours * 1e3, ours_cem=t_fwd_cem * 1e3, pyeit=t_fwd_theirs * 1e3),
-                 jacobian_ms=dict(ours=t_jac_ours * 1e3, pyeit=t_jac_theirs * 1e3),
+                 forward_s_median_min=fwd, jacobian_s_median_min=jac,
                  singular_values=s.tolist(), ranks=ranks, agreement=agree, load_average=load),
             f,
             indent=1,

@@ -114,7 +114,7 @@ def inverse_section(G, cfg, key) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = GeometryReportConfig()
-    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan or eit-vae")
+    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, eit-vae or a model directory")
     parser.add_argument("--size", type=int, default=defaults.size, help="image size of the analytic generators")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--quick", action="store_true", help="small sample counts (a few minutes on CPU)")
@@ -135,7 +135,7 @@ def main(argv=None) -> dict:
         result["inverse"] = inverse_section(G, cfg, keys[4])
     result["seconds"] = time.perf_counter() - start
     print(f"\n({result['seconds']:.0f} s)")
-    path = Path(args.out) / f"geometry_report_{cfg.generator}.json"
+    path = Path(args.out) / f"geometry_report_{Path(cfg.generator).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=float))
     print(f"wrote {path}")

@@ -77,7 +77,7 @@ def score(G, mask_list, cfg, key) -> dict[str, float]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = SamplingDesignConfig()
-    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan or eit-vae")
+    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, eit-vae or a model directory")
     parser.add_argument("--size", type=int, default=defaults.size, help="image size of the analytic generators")
     parser.add_argument("--accel", type=int, default=defaults.accel)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -94,7 +94,10 @@ def main(argv=None) -> dict:
     k_design, k_eval = jax.random.split(jax.random.key(cfg.seed))
     designs = candidate_masks(G, cfg, k_design)
     table = {name: score(G, mask_list, cfg, k_eval) for name, mask_list in designs.items()}
-    header = f"{'mask':<24} {'lines':>5} {'local mean':>10} {'local min':>10} {'global low':>10} {'PSNR mean':>9} {'PSNR min':>9}"
+    header = (
+        f"{'mask':<24} {'lines':>5} {'local mean':>10} {'local min':>10} {'global low':>10} "
+        f"{'PSNR mean':>9} {'PSNR min':>9}"
+    )
     print(header + "\n" + "-" * len(header))
     for name, row in table.items():
         print(
@@ -104,7 +107,7 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - start
     print(f"(PSNR in dB, capped at 100; random/variable density averaged over {cfg.n_random} draws; {seconds:.0f} s)")
     result = {"config": dataclasses.asdict(cfg), "table": table, "seconds": seconds}
-    path = Path(args.out) / f"sampling_design_{cfg.generator}.json"
+    path = Path(args.out) / f"sampling_design_{Path(cfg.generator).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")

@@ -2,13 +2,15 @@
 
 Generators are named: ``spot`` (the analytic bright-spot generator, ``k = 2``), ``lung`` (the lung
 EIT phantom parameter map, a generator with exactly 8 parameters), or a shipped checkpoint
-(``mri-vae``, ``mri-gan``, ``eit-vae``) loaded with :func:`manifold.models.load_generator`.
+(``mri-vae``, ``mri-gan``, ``eit-vae``) or a model directory (an exported generator or a training
+workdir such as ``runs/mri-vae``) loaded with :func:`manifold.models.load_generator`.
 ``--quick`` shrinks every count so that a script finishes in a few minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +66,6 @@ def named_generator(name: str, size: int):
         return spot_generator(size, width=1.0), 2
     if name == "lung":
         return lung_generator(size), 8
-    if name in SHIPPED:
+    if name in SHIPPED or Path(name).is_dir():  # a shipped model, an exported one or a training workdir
         return load_generator(name), None
-    raise ValueError(f"generator: expected 'spot', 'lung' or one of {SHIPPED}, got {name!r}")
+    raise ValueError(f"generator: expected 'spot', 'lung', one of {SHIPPED} or a model directory, got {name!r}")

@@ -72,6 +72,8 @@ def check_latents(G: Callable, h: Any, *, latent_dim: int | None = None, name: s
         raise ValueError(f"{name}: expected shape ({k},) or (batch, {k}), got {h.shape}")
     if not np.all(np.isfinite(np.asarray(h))):
         raise ValueError(f"{name}: contains NaN or infinite values")
+    if getattr(G, "latent_dim", None) is None:
+        image_shape_for(G, k)  # a plain callable: fail here, clearly, if it does not take (k,) latents
     return (h if h.ndim == 2 else h[None]), h.ndim == 2
 
 
@@ -141,7 +143,7 @@ def _is_static(arg: Any) -> bool:
     return len(leaves) == 1 and leaves[0] is arg and callable(arg)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _compiled(fn: Callable, static: tuple[int, ...], options: tuple[tuple[str, Any], ...]) -> Callable:
     return jax.jit(functools.partial(fn, **dict(options)), static_argnums=static)
 

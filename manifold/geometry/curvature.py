@@ -180,7 +180,9 @@ def max_normal_curvature(
     for name, value in (("n_directions", n_directions), ("steps", steps)):
         if not isinstance(value, (int, np.integer)) or value < (1 if name == "n_directions" else 0):
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    kappa, u, rank = jit_call(_max_curvature, G, h2[0], key, rtol=rtol, n_directions=int(n_directions), steps=int(steps))
+    kappa, u, rank = jit_call(
+        _max_curvature, G, h2[0], key, rtol=rtol, n_directions=int(n_directions), steps=int(steps)
+    )
     if int(rank) == 0:
         raise ValueError("h: the Jacobian is zero here, so M has no tangent directions to bend along")
     return kappa, u

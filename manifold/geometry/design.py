@@ -28,10 +28,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.geometry._common import check_rtol, default_rtol, flat_generator, image_shape_for, jit_call, latent_dim_for
+from manifold.geometry._common import (
+    check_rtol,
+    default_rtol,
+    flat_generator,
+    image_shape_for,
+    jit_call,
+    latent_dim_for,
+)
 from manifold.geometry.linear_inverse import latent_fit
 from manifold.geometry.mrip import _sample_pairs, local_mrip, mrip_constants
-from manifold.operators import MRI, fft2c, masks
+from manifold.operators import MRI, fft2c
 
 __all__ = ["LineDesign", "MaskScore", "evaluate_mask", "greedy_lines", "psnr_db"]
 

@@ -283,7 +283,8 @@ def _mrip(G, A, key, latent_scale, learning_rate, min_separation, *, n_pairs, k,
     low = jnp.where(valid, ratios, jnp.inf)
     worst = jnp.argmin(low)
     finite = jnp.all(jnp.isfinite(jnp.where(valid, ratios, 0.0)))
-    return low[worst], jnp.max(jnp.where(valid, ratios, -jnp.inf)), jnp.min(low[:n_pairs]), pairs_all[worst], jnp.sum(valid), finite
+    upper = jnp.max(jnp.where(valid, ratios, -jnp.inf))
+    return low[worst], upper, jnp.min(low[:n_pairs]), pairs_all[worst], jnp.sum(valid), finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,7 +312,9 @@ class SolvabilityReport:
         verdict = "SOLVABLE" if self.solvable else "NOT SOLVABLE"
         why = []
         if not self.locally_injective:
-            why.append(f"A loses tangent directions (rank(AJ) = {self.measurement_rank} < rank(J) = {self.tangent_rank})")
+            why.append(
+                f"A loses tangent directions (rank(AJ) = {self.measurement_rank} < rank(J) = {self.tangent_rank})"
+            )
         if self.lower <= self.tol * self.upper:
             why.append(f"two distinct images have (nearly) the same data (lower/upper = {self.lower / self.upper:.1e})")
         lines = [

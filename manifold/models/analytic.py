@@ -91,7 +91,7 @@ def linear_generator(
         n, k = math.prod(shape), int(latent_dim)
         r = min(n, k) if rank is None else int(rank)
         if not 0 <= r <= min(n, k):
-            raise ValueError(f"rank: expected an integer in [0, min(n_pixels, latent_dim)] = [0, {min(n, k)}], got {rank}")
+            raise ValueError(f"rank: expected an integer in [0, min(n_pixels, latent_dim) = {min(n, k)}], got {rank}")
         ku, kv, ks = jax.random.split(weights_or_key, 3)
         # Draw at full size and orthonormalise on the host: no shape-specific compilation per rank.
         u, _ = np.linalg.qr(np.asarray(jax.random.normal(ku, (n, min(n, k)))))
@@ -276,4 +276,5 @@ def lung_generator(size: int = 32) -> Generator:
     """
     ranges = np.array([LUNG_PARAM_RANGES[name][:2] for name in LUNG_PARAM_NAMES], np.float32)
     params = {"mid": jnp.asarray(ranges.mean(axis=1)), "half": jnp.asarray((ranges[:, 1] - ranges[:, 0]) / 2)}
-    return Generator(_lung_apply_for(int(size)), params, latent_dim=len(LUNG_PARAM_NAMES), image_shape=(size, size), name="lung")
+    k = len(LUNG_PARAM_NAMES)
+    return Generator(_lung_apply_for(int(size)), params, latent_dim=k, image_shape=(size, size), name="lung")

@@ -167,6 +167,8 @@ def _project(images: jax.Array, angles: jax.Array) -> jax.Array:
             return acc + jnp.sum(values, axis=0), None
 
         acc0 = jnp.zeros((n, images.shape[0]), table.dtype)
+        if n_blocks == 1:  # small images: no loop
+            return add_rows(acc0, 0)[0]
         acc, _ = jax.lax.scan(add_rows, acc0, jnp.arange(n_blocks) * block)
         return acc  # (n, B)
 

@@ -58,7 +58,7 @@ def example_operators() -> dict[str, OperatorExample]:
             lambda key: MultiCoilMRI(masks.random((n, n), 2, acs=2, key=key), simulated_coil_maps((n, n), 4))
         ),
         "radon_sparse_view": OperatorExample(lambda key: Radon((n, n), np.linspace(0, 180, 12, endpoint=False))),
-        "radon_limited_angle": OperatorExample(lambda key: Radon((n, n), np.linspace(10, 100, 30))),
+        "radon_limited_angle": OperatorExample(lambda key: Radon((n, n), np.linspace(0, 120, 12, endpoint=False))),
         "inpaint_random": OperatorExample(lambda key: Inpaint(_random_pixels(key, (n, n), 0.5))),
         "inpaint_full": OperatorExample(lambda key: Inpaint(jnp.ones((n, n), bool)), injective=True),
         "denoise": OperatorExample(lambda key: Denoise((n, n)), injective=True),

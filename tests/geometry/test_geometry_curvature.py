@@ -32,7 +32,8 @@ def test_curvature_of_a_plain_callable_helix_and_plane():
     # A helix (r cos t, r sin t, c t) has curvature r / (r^2 + c^2).
     r, c = 2.0, 1.0
     helix = lambda t: jnp.stack([r * jnp.cos(t[0]), r * jnp.sin(t[0]), c * t[0]])  # noqa: E731
-    np.testing.assert_allclose(normal_curvature(helix, jnp.array([0.4]), jnp.array([1.0])), r / (r**2 + c**2), rtol=1e-3)
+    kappa = normal_curvature(helix, jnp.array([0.4]), jnp.array([1.0]))
+    np.testing.assert_allclose(kappa, r / (r**2 + c**2), rtol=1e-3)
     G = linear_generator(jax.random.key(0), image_shape=(8, 8), latent_dim=6)
     assert float(normal_curvature(G, jnp.ones(6), jnp.array([1.0, -1.0, 0.5, 0.0, 2.0, 1.0]))) < 1e-6
 
@@ -81,7 +82,8 @@ def test_rotated_image_projection_blurs():
     assert int(jnp.sum(jnp.abs(result.projection) > 0.05)) > 1.3 * int(jnp.sum(result.target > 0.05))
     # A copy that is in the span is reproduced exactly.
     G = rotation_generator(image)
-    in_span = span_projection(G, jnp.asarray(2 * np.pi * np.arange(8)[:, None] / 8, jnp.float32), jnp.array([np.pi / 2]))
+    angles = jnp.asarray(2 * np.pi * np.arange(8)[:, None] / 8, jnp.float32)
+    in_span = span_projection(G, angles, jnp.array([np.pi / 2]))
     assert float(in_span.error) < 1e-4
 
 
