@@ -9,7 +9,8 @@ protocol (208 measurements):
 * the singular values of the CEM Jacobian at the homogeneous body (float64), and its numerical
   rank against the 104 = 16 * 13 / 2 independent measurements (reciprocity).
 
-Timings are medians of ``--repeats`` runs after a warm-up, with ``block_until_ready``.
+Timings are medians (and minima) of ``--repeats`` interleaved runs after a warm-up, with
+``block_until_ready``; the CPU-time ratio is printed too, as it is robust to other load.
 
     python experiments/bench_eit.py [--batch 32] [--repeats 5] [--mesh thorax|disk]
 """
@@ -39,7 +40,7 @@ class BenchConfig:
 
 
 def interleaved_times(fns: dict, repeats: int) -> dict:
-    """``(median, min)`` wall time (s) of each ``fn()`` after one warm-up call each.
+    """``(median wall, min wall, median CPU)`` time (s) of each ``fn()`` after a warm-up call.
 
     The candidates run in turn within every repeat, so that load from other processes on a
     shared machine affects all of them alike.
@@ -47,12 +48,14 @@ def interleaved_times(fns: dict, repeats: int) -> dict:
     for fn in fns.values():
         jax.block_until_ready(fn())
     times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             jax.block_until_ready(fn())
             times[name].append(time.perf_counter() - start)
-    return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: (float(np.median(times[name])), float(np.min(times[name])), float(np.median(cpu[name]))) for name in fns}
 
 
 def singular_values(mesh) -> np.ndarray:
@@ -106,16 +109,17 @@ def main() -> None:
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    print(f"load average during the run: {load:.1f}; times are median (min) of {cfg.repeats} interleaved runs")
+    print(f"load average during the run: {load:.1f}; times are median (min) wall time of {cfg.repeats} interleaved runs")
     print(f"point-model voltages, ours (float32) vs pyEIT: relative difference {agree:.2e}")
 
     def row(label, t, ref):
-        return (f"{label}: ours {t['ours'][0] * 1e3:8.1f} ({t['ours'][1] * 1e3:7.1f}) ms   "
-                f"pyEIT {t[ref][0] * 1e3:8.1f} ({t[ref][1] * 1e3:7.1f}) ms   "
-                f"speed-up {t[ref][0] / t['ours'][0]:5.1f}x ({t[ref][1] / t['ours'][1]:5.1f}x)")
+        o, p = t["ours"], t[ref]
+        return (f"{label}: ours {o[0] * 1e3:.1f} ({o[1] * 1e3:.1f}) ms, pyEIT {p[0] * 1e3:.1f} ({p[1] * 1e3:.1f}) ms, "
+                f"speed-up {p[0] / o[0]:.1f}x ({p[1] / o[1]:.1f}x); CPU time speed-up {p[2] / o[2]:.1f}x")
 
     print(row(f"forward, batch of {cfg.batch}", fwd, "pyeit")
           + f"   [ours CEM: {fwd['ours_cem'][0] * 1e3:.1f} ({fwd['ours_cem'][1] * 1e3:.1f}) ms]")
+    print("(the ratios are pyEIT time / our time; on an oversubscribed machine trust min wall and CPU time)")
     print(row(f"Jacobian (208 x {mesh.n_elements})", jac, "pyeit"))
 
     s = singular_values(mesh)

@@ -73,7 +73,10 @@ def curvature_section(G, cfg, key) -> dict:
     _row("max normal curvature kappa at h_0", f"{float(kappa):.4g}  (x ||G(h_0)|| = {float(kappa) * scale:.3g})")
     _row(f"distance from best {G.latent_dim}-dim PCA subspace", f"{pca:.3f} (relative)")
     if len(G.image_shape) == 2:
-        blur = geometry.rotation_blur_error(np.asarray(G(h0)), n_copies=8)
+        # The rotated-image example on the brightest of a few images of M.
+        images = jax.vmap(G)(jax.random.normal(k1, (8, G.latent_dim)))
+        image = images[int(jnp.argmax(jnp.sum(images**2, axis=(1, 2))))]
+        blur = geometry.rotation_blur_error(np.asarray(image), n_copies=8)
         out["rotation_blur_error"] = float(blur.error)
         _row("rotated image: half-step onto 8 rotated copies", f"relative error {float(blur.error):.3f}")
     return out

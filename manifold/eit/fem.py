@@ -75,8 +75,9 @@ class FEM:
       contact_impedance: ``z_l`` of the CEM, a positive scalar or ``(L,)`` array (ignored for
         ``"point"``).
       ref_node: grounded node of the point model (default: a node not on an electrode).
-      solver: ``"schur"`` (default: static condensation on a bisection partition, see
-        :mod:`manifold.eit._schur`) or ``"dense"`` (one dense Cholesky factorisation).
+      solver: ``"schur"`` (static condensation on a bisection partition, see
+        :mod:`manifold.eit._schur`), ``"dense"`` (one dense Cholesky factorisation) or
+        ``"auto"`` (``"schur"`` from 256 nodes on, else ``"dense"``, which compiles faster).
 
     Raises:
       ValueError: for an unknown model, a protocol using more electrodes than the mesh has,
@@ -91,7 +92,7 @@ class FEM:
         model: str = "cem",
         contact_impedance: float | np.ndarray = 0.01,
         ref_node: int | None = None,
-        solver: str = "schur",
+        solver: str = "auto",
     ):
         if not isinstance(mesh, EITMesh):
             raise TypeError(f"mesh: expected an EITMesh, got {type(mesh).__name__}")
@@ -134,9 +135,10 @@ class FEM:
             self._fixed = (np.array([ref_node]), np.array([ref_node]), np.array([1.0]))
             self._readout = np.asarray(mesh.electrode_centres)
         self._currents = protocol.currents  # (n_exc, L)
-        self._patterns = protocol.patterns  # (n_meas, L)
-        if solver not in ("schur", "dense"):
-            raise ValueError(f"solver: expected 'schur' or 'dense', got {solver!r}")
+        if solver not in ("auto", "schur", "dense"):
+            raise ValueError(f"solver: expected 'auto', 'schur' or 'dense', got {solver!r}")
+        if solver == "auto":
+            solver = "schur" if n >= 256 else "dense"
         self.solver = solver
         if solver == "schur":
             keep = np.concatenate([self._readout, [self.ref_node] if model == "point" else []]).astype(np.int64)

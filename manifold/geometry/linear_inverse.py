@@ -172,7 +172,7 @@ def linear_vs_latent(
     """Best linear reconstruction vs latent solution on noiseless data ``b = A G(h)``.
 
     The affine map ``x ~ L b + c`` is fitted by ridge-regularised least squares (``ridge``
-    relative to the largest eigenvalue of the data covariance) on ``n_train`` pairs; both methods
+    relative to the largest squared singular value of the centred data) on ``n_train`` pairs; both methods
     are scored on ``n_test`` fresh images; the latent solution is :func:`latent_fit`'s
     (``n_candidates``, ``n_starts``, ``steps`` as there). ``n_train`` should exceed the number of real
     measurements for the linear fit to be the best linear map and not an underfitted one.
@@ -191,13 +191,13 @@ def linear_vs_latent(
     k_train, k_test, k_fit = jax.random.split(key, 3)
     _, x_tr, b_tr = jit_call(_pairs, G, A, k_train, n=int(n_train), k=k, scale=float(latent_scale))
     _, x_te, b_te = jit_call(_pairs, G, A, k_test, n=int(n_test), k=k, scale=float(latent_scale))
-    # Affine least squares in float64 NumPy: the normal equations of a few hundred columns.
+    # Ridge-regularised affine least squares in float64 through the SVD of the centred data
+    # B = U S V^T: L = V diag(s / (s^2 + reg)) U^T X, at cost min(n, m)^2 max(n, m).
     bt, xt = np.asarray(b_tr, np.float64), np.asarray(x_tr, np.float64)
     b_mean, x_mean = bt.mean(0), xt.mean(0)
-    bc = bt - b_mean
-    cov = bc.T @ bc
-    reg = float(ridge) * max(np.linalg.eigvalsh(cov)[-1], 1e-30)
-    lin = np.linalg.solve(cov + reg * np.eye(cov.shape[0]), bc.T @ (xt - x_mean))  # (m, n)
+    u, s, vt = np.linalg.svd(bt - b_mean, full_matrices=False)
+    reg = float(ridge) * max(s[0] ** 2, 1e-30)
+    lin = vt.T @ ((s / (s**2 + reg))[:, None] * (u.T @ (xt - x_mean)))  # (m, n)
     x_lin = (np.asarray(b_te, np.float64) - b_mean) @ lin + x_mean
     x_true = np.asarray(x_te, np.float64)
     norms = np.linalg.norm(x_true, axis=1)

@@ -27,14 +27,37 @@ __all__ = ["MRI", "MultiCoilMRI", "fft2c", "ifft2c", "simulated_coil_maps"]
 _AXES = (-2, -1)
 
 
+def _checkerboard(shape: tuple[int, ...]) -> np.ndarray:
+    """``(-1)^(i + j)`` over the last two axes of ``shape`` (size-1 leading axes).
+
+    For even sizes a cyclic shift by half the grid is this modulation in the Fourier domain.
+    """
+    h, w = shape[-2:]
+    s = 1 - 2 * ((np.arange(h)[:, None] + np.arange(w)[None, :]) % 2)
+    return s.reshape((1,) * (len(shape) - 2) + (h, w)).astype(np.float32)
+
+
 def fft2c(x: jax.Array) -> jax.Array:
-    """Centred orthonormal 2-D FFT over the last two axes (DC at ``(H//2, W//2)``)."""
-    return jnp.fft.fftshift(jnp.fft.fft2(jnp.fft.ifftshift(x, axes=_AXES), norm="ortho"), axes=_AXES)
+    """Centred orthonormal 2-D FFT over the last two axes (DC at ``(H//2, W//2)``).
+
+    Equal to ``fftshift(fft2(ifftshift(x), norm="ortho"))``. For even ``H`` and ``W`` the two
+    shifts are computed as modulations, ``c · s ⊙ fft2(s ⊙ x)`` with ``s = (-1)^(i+j)`` and
+    ``c = (-1)^((H+W)/2)``, which fuse with neighbouring element-wise ops instead of copying.
+    """
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        return jnp.fft.fftshift(jnp.fft.fft2(jnp.fft.ifftshift(x, axes=_AXES), norm="ortho"), axes=_AXES)
+    s = _checkerboard(x.shape)
+    return (s * (-1.0) ** ((h + w) // 2)) * jnp.fft.fft2(s * x, norm="ortho")
 
 
 def ifft2c(k: jax.Array) -> jax.Array:
     """Inverse of :func:`fft2c` (and its adjoint: the transform is unitary)."""
-    return jnp.fft.fftshift(jnp.fft.ifft2(jnp.fft.ifftshift(k, axes=_AXES), norm="ortho"), axes=_AXES)
+    h, w = k.shape[-2:]
+    if h % 2 or w % 2:
+        return jnp.fft.fftshift(jnp.fft.ifft2(jnp.fft.ifftshift(k, axes=_AXES), norm="ortho"), axes=_AXES)
+    s = _checkerboard(k.shape)
+    return (s * (-1.0) ** ((h + w) // 2)) * jnp.fft.ifft2(s * k, norm="ortho")
 
 
 class MRI(LinearOperator):

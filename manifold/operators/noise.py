@@ -74,7 +74,8 @@ def gaussian_noise(
     if jnp.iscomplexobj(y):
         kr, ki = jax.random.split(key)
         real_dtype = jnp.real(y).dtype
-        n = (jax.random.normal(kr, y.shape, real_dtype) + 1j * jax.random.normal(ki, y.shape, real_dtype)) / math.sqrt(2)
+        n = jax.random.normal(kr, y.shape, real_dtype) + 1j * jax.random.normal(ki, y.shape, real_dtype)
+        n = n / math.sqrt(2)
     else:
         n = jax.random.normal(key, y.shape, y.dtype)
     return jnp.where(sel, y + sigma * n, y).astype(y.dtype)
