@@ -120,6 +120,7 @@ def load_generator(
     architecture: str | None = None,
     latent_dim: int | None = None,
     image_shape: tuple[int, int] | None = None,
+    step: int | None = None,
 ) -> Generator:
     """The generator ``G`` stored at ``name_or_path``.
 
@@ -128,6 +129,7 @@ def load_generator(
         repository's ``checkpoints/``), an exported generator directory, or a training workdir.
       architecture, latent_dim, image_shape: optional expectations; a checkpoint that differs
         is refused with an error naming both.
+      step: for a training workdir, the checkpoint step to load (default: the latest).
 
     Returns:
       A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder).
@@ -157,11 +159,15 @@ def load_generator(
 
         ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
         store = CheckpointStore(ckpt_dir, create=False)
-        step = store.latest()
-        if step is None:
+        steps = store.steps()
+        if not steps:
             raise ValueError(
                 f"name_or_path: {path} holds neither an exported generator ({CARD_FILENAME}) nor training checkpoints"
             )
+        if step is None:
+            step = steps[-1]
+        elif step not in steps:
+            raise ValueError(f"step: expected one of the saved steps {steps} of {path}, got {step}")
         config = ModelConfig.from_dict(store.read_meta(step)["config"]["model"])
         _check_expected(config, path, expected)
         generator_only = False

@@ -48,7 +48,9 @@ def check_array(x: Any, name: str, *, shape: tuple[int, ...] | None = None) -> j
         raise ValueError(f"{name}: expected a floating or complex array, got dtype {x.dtype}")
     if shape is not None and (x.ndim < len(shape) or x.shape[x.ndim - len(shape) :] != tuple(shape)):
         raise ValueError(f"{name}: expected shape {tuple(shape)} or (batch, *{tuple(shape)}), got {x.shape}")
-    if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
+    # A concrete value (also one captured by a function being traced by jit) is checked on the
+    # host with NumPy: jnp ops would be staged into the trace and could not be tested here.
+    if not isinstance(x, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name}: contains NaN or infinite values")
     return x
 
@@ -184,7 +186,11 @@ class LinearOperator:
           iters: number of power iterations.
         """
         key = jax.random.key(0) if key is None else key
-        v = _random_like(key, self.in_shape, self.dtype)
+        # Start in the dtype A^H A produces (complex for e.g. MRI @ Inpaint, whose input is real).
+        normal_dtype = jax.eval_shape(
+            lambda v: self._adjoint(self._forward(v)), jax.ShapeDtypeStruct(self.in_shape, self.dtype)
+        ).dtype
+        v = _random_like(key, self.in_shape, normal_dtype)
 
         def step(v, _):
             w = self._adjoint(self._forward(v))

@@ -42,6 +42,12 @@ def _random_pixels(key, shape, fraction):
     return jax.random.uniform(key, shape) < fraction
 
 
+def _eit_linearized(key):
+    from manifold.eit import EITModel  # manifold.eit builds on manifold.operators: import lazily
+
+    return EITModel(16, image_size=16, mesh="disk", h_electrode=0.1, h_max=0.3).linearized()
+
+
 def example_operators() -> dict[str, OperatorExample]:
     """All registered example operators, ``{name: OperatorExample}``."""
     n = 16
@@ -64,6 +70,7 @@ def example_operators() -> dict[str, OperatorExample]:
         "denoise": OperatorExample(lambda key: Denoise((n, n)), injective=True),
         "gaussian_cs_wide": OperatorExample(lambda key: GaussianCS(40, (8, 8), key=key)),
         "gaussian_cs_tall": OperatorExample(lambda key: GaussianCS(96, 64, key=key), injective=True),
+        "eit_linearized": OperatorExample(_eit_linearized),
         "composed_mri_inpaint": OperatorExample(
             lambda key: MRI(masks.uniform((n, n), 2, acs=4)) @ Inpaint(_random_pixels(key, (n, n), 0.7))
         ),

@@ -47,7 +47,7 @@ def export_generator(workdir: str | Path, out_dir: str | Path, *, name: str, ove
     meta = store.read_meta(step)
     store.close()
     cfg = TrainConfig.from_dict(meta["config"])
-    G = load_generator(workdir)
+    G = load_generator(workdir, step=step)  # the same step as meta, even while the run goes on
     _, test_x = load_images(cfg.data)
     data_range = float(test_x.max() - test_x.min()) or 1.0
     metrics = evaluate(G, test_x, batch_size=cfg.batch_size, data_range=data_range)

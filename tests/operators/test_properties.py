@@ -142,11 +142,7 @@ def _norm(op):
 
 # norm() is shared base-class code: one operator per kind keeps the compile time down.
 @pytest.mark.parametrize("name", ["composed_mri_inpaint", "gaussian_cs_wide", "mri_uniform4_acs", "radon_sparse_view"])
-def test_norm_is_largest_singular_value(name, request):
-    if name == "composed_mri_inpaint":
-        # _base.LinearOperator.norm starts the power iteration in A.dtype (float32, the inner
-        # operator's) while A^H A is complex here, so lax.scan rejects the carry.
-        request.applymarker(pytest.mark.xfail(raises=TypeError, strict=True, reason="norm() dtype bug in _base"))
+def test_norm_is_largest_singular_value(name):
     A = _operator(name)
     norm = _norm(A)
     s = np.linalg.svd(np.asarray(_results(name)[1]["matrix"], np.complex128), compute_uv=False)
@@ -180,12 +176,6 @@ def test_compose_rejects_mismatched_shapes():
         ops.Denoise((4, 4)) @ ops.Denoise((5,))
 
 
-@pytest.mark.xfail(
-    raises=jax.errors.TracerBoolConversionError,
-    strict=True,
-    reason="_base.check_array runs bool(jnp.all(jnp.isfinite(x))) on a concrete array captured inside a jit "
-    "trace, which recent JAX stages out as a tracer",
-)
 def test_closed_over_measurement_inside_jit():
     A = _operator("denoise")
     b = jnp.ones(A.out_shape)

@@ -118,17 +118,28 @@ def test_gan_steps_run(tmp_path):
 
 SHARDED = textwrap.dedent(
     """
-    import dataclasses, sys, jax, numpy as np
+    import sys, jax, numpy as np
     from flax import nnx
     sys.path.insert(0, {tests!r})
     from test_training import CFG
-    from manifold.train import train
+    from manifold.models import build_model
+    from manifold.train import DataParallel, blobs, make_optimizer, make_train_step
     assert jax.device_count() == 2, jax.devices()
-    cfg = dataclasses.replace(CFG, steps=2, eval_every=100, checkpoint_every=100)
-    runs = [train(cfg, {tmp!r} + f"/{{n}}", devices=jax.devices()[:n]) for n in (1, 2)]
-    leaves = [jax.tree.leaves(nnx.to_pure_dict(nnx.state(r.model))) for r in runs]
-    assert len(runs[1].model.decoder.dense.kernel.value.sharding.device_set) == 2
-    err = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(*leaves))
+    batch = np.asarray(blobs(CFG.batch_size, size=CFG.data.size, key=jax.random.key(0)))
+    step = make_train_step(CFG)
+    params = []
+    for n in (1, 2):
+        dp = DataParallel(jax.devices()[:n])
+        model = build_model(CFG.model)
+        opt = make_optimizer(model, CFG)
+        nnx.update((model, opt), dp.replicate(nnx.state((model, opt))))
+        x = dp.shard(batch)
+        assert len(x.sharding.device_set) == n
+        for t in range(2):
+            step(model, opt, x, jax.random.key(t))
+        assert len(jax.tree.leaves(nnx.state(model))[0].sharding.device_set) == n  # replicated
+        params.append(jax.tree.leaves(nnx.to_pure_dict(nnx.state(model))))
+    err = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(*params))
     print("max abs difference", err)
     assert err < 1e-5, err
     """
