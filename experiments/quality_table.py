@@ -51,7 +51,7 @@ class QualityConfig:
     eit_lam: float = 1e-2
     eit_tikhonov_lam: float = 1e-1
     eit_tv_lam: float = 1e-4
-    sparse_mu: float = 3e-2
+    sparse_mu: float = 6.0  # in units of the noise std: soft threshold ~ 3 std per pixel
 
 
 def complex_noise(key, clean, mask, level):

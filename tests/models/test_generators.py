@@ -119,7 +119,7 @@ def test_model_config_validation():
     with pytest.raises(ValueError, match="architecture"):
         ModelConfig("flow", K, S)
     with pytest.raises(ValueError, match="image_size"):
-        ModelConfig("vae", K, 12, (8, 4, 4))
+        ModelConfig("vae", K, 10, (8, 4, 4))  # 10 is not r0 * 2**2
     with pytest.raises(ValueError, match="latent_dim"):
         ModelConfig("vae", 0, S, CHANNELS)
     with pytest.raises(ValueError, match="output"):

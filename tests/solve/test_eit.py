@@ -31,6 +31,7 @@ def lung_like_generator(key):
     return Generator(apply, params, latent_dim=K, image_shape=(SIZE, SIZE), name="lung-like")
 
 
+@pytest.mark.slow  # compiling LM through the dense FEM solve takes minutes on 2 shared cores
 def test_lm_recovers_an_in_range_target_from_208_eit_measurements(eit):
     G = lung_like_generator(jax.random.key(0))
 

@@ -163,6 +163,7 @@ def _run_script(name, argv):
         sys.path.remove(str(REPO / "experiments"))
 
 
+@pytest.mark.slow  # ~100 s on a loaded 2-core CPU (two compilations at 16x16 plus an export)
 def test_train_script_smoke_and_resume(tmp_path):
     _run_script("train_eit_vae", ["--smoke", "--workdir", str(tmp_path), "--steps", "2", "--schedule-steps", "3"])
     _run_script("train_eit_vae", ["--smoke", "--workdir", str(tmp_path), "--resume", "--schedule-steps", "3",
