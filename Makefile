@@ -15,8 +15,8 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python experiments/bench_operators.py
+	for b in operators eit data train solver; do $(BIN)/python experiments/bench_$$b.py || exit 1; done

@@ -151,6 +151,7 @@ def load_generator(
         _verify_checksums(params_dir, card.get("params_sha256", {}))
         try:
             with ocp.StandardCheckpointer() as ckptr:
+                _check_stored_shapes(ckptr.metadata(params_dir).item_metadata, target, params_dir)
                 pure = ckptr.restore(params_dir, target)
         except Exception as err:  # Orbax raises many types; report them in one clear error
             raise _corrupt(params_dir, err) from err
@@ -184,6 +185,29 @@ def load_generator(
             _Method(gdef, "__call__"), params, latent_dim=config.latent_dim, image_shape=config.image_shape, name=name
         )
     return module.as_generator(name=name)
+
+
+def _shapes_by_path(tree) -> dict[str, tuple[int, ...]]:
+    def key(path) -> str:
+        return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+    return {key(path): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _check_stored_shapes(stored, target, where: Path) -> None:
+    """Compare the stored array shapes with the model's before restoring.
+
+    A mismatch is reported here rather than left to Orbax, whose failing background reads would
+    surface later as unraisable exceptions.
+    """
+    have, want = _shapes_by_path(stored), _shapes_by_path(target)
+    if have != want:
+        diff = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))[:3]
+        details = ", ".join(f"{k}: stored {have.get(k)} vs model {want.get(k)}" for k in diff)
+        raise ValueError(
+            f"checkpoint: the weights in {where} could not be restored; the checkpoint is corrupt, partial or does "
+            f"not match the model of its card ({details})"
+        )
 
 
 def _checksums(directory: Path) -> dict[str, str]:
