@@ -125,6 +125,8 @@ def figure(cases, path: Path) -> None:
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
+        for ax in row[len(panels) :]:
+            ax.set_axis_off()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
