@@ -12,7 +12,7 @@ from manifold.train._config import DataConfig, TrainConfig
 from manifold.train._export import export_generator
 from manifold.train._data import BatchOrder, blobs, load_images
 from manifold.train._loop import TrainResult, evaluate, machine_info, train
-from manifold.train._metrics import JsonlLogger, fit_latents, psnr, relative_error
+from manifold.train._metrics import JsonlLogger, fit_latents
 from manifold.train._sharding import DataParallel
 from manifold.train._steps import GANOptimizers, autoencoder_loss, gan_losses, make_optimizer, make_train_step, vae_loss
 
@@ -35,8 +35,6 @@ __all__ = [
     "machine_info",
     "make_optimizer",
     "make_train_step",
-    "psnr",
-    "relative_error",
     "train",
     "vae_loss",
 ]

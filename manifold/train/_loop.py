@@ -18,13 +18,14 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
+from manifold.metrics import psnr, relative_error
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator
 from manifold.models._nets import build_model
 from manifold.train._checkpoint import CheckpointStore, abstract_like
 from manifold.train._config import RUN_CONTROL_FIELDS, TrainConfig
 from manifold.train._data import BatchOrder, load_images
-from manifold.train._metrics import JsonlLogger, fit_latents, psnr, relative_error
+from manifold.train._metrics import JsonlLogger, fit_latents
 from manifold.train._sharding import DataParallel
 from manifold.train._steps import make_optimizer, make_train_step
 

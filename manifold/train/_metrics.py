@@ -1,4 +1,4 @@
-"""Held-out reconstruction metrics and the JSONL metrics log."""
+"""Latent fits for held-out evaluation and the JSONL metrics log (image metrics: ``manifold.metrics``)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["JsonlLogger", "fit_latents", "psnr", "relative_error"]
-
-
-def relative_error(x_hat: jax.Array, x: jax.Array) -> jax.Array:
-    """Per-image relative L2 error ``||x_hat - x|| / ||x||`` over the trailing two axes."""
-    num = jnp.sqrt(jnp.sum((x_hat - x) ** 2, axis=(-2, -1)))
-    return num / jnp.maximum(jnp.sqrt(jnp.sum(x**2, axis=(-2, -1))), 1e-12)
-
-
-def psnr(x_hat: jax.Array, x: jax.Array, *, data_range: float = 1.0) -> jax.Array:
-    """Per-image PSNR in dB, ``10 log10(data_range^2 / mean((x_hat - x)^2))``."""
-    mse = jnp.mean((x_hat - x) ** 2, axis=(-2, -1))
-    return 10.0 * jnp.log10(data_range**2 / jnp.maximum(mse, 1e-20))
+__all__ = ["JsonlLogger", "fit_latents"]
 
 
 def fit_latents(G, x: jax.Array, *, steps: int = 300, learning_rate: float = 0.05, lam: float = 1e-4) -> jax.Array:
