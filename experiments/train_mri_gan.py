@@ -4,23 +4,13 @@
     python experiments/train_mri_gan.py --workdir runs/mri-gan --resume --export checkpoints/mri-gan
 """
 
-import argparse
-
-from configs.train import add_arguments, config_from_args
-
-from manifold.train import export_generator, train
+from configs.train import run
 
 NAME = "mri-gan"
 
 
 def main(argv=None):
-    args = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv)
-    cfg = config_from_args(NAME, args)
-    result = train(cfg, args.workdir, resume=args.resume)
-    print(f"{NAME}: step {result.step}, {result.wall_seconds:.0f} s, held-out {result.metrics}")
-    if args.export is not None:
-        card = export_generator(args.workdir, args.export, name=NAME, overwrite=True)
-        print(f"exported to {args.export}: held-out {card['heldout']}")
+    run(NAME, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ import json
 from pathlib import Path
 
 from manifold.models import ModelConfig
-from manifold.train import DataConfig, TrainConfig
+from manifold.train import DataConfig, TrainConfig, export_generator, train
 
-__all__ = ["CONFIGS", "add_arguments", "config_from_args"]
+__all__ = ["CONFIGS", "add_arguments", "config_from_args", "run"]
 
 
 def eit_vae(smoke: bool = False) -> TrainConfig:
@@ -103,3 +103,14 @@ def config_from_args(name: str, args: argparse.Namespace) -> TrainConfig:
 
 def describe(cfg: TrainConfig) -> str:
     return json.dumps(cfg.to_dict(), indent=1)
+
+
+def run(name: str, description: str, argv=None) -> None:
+    """The ``main()`` of each train script: parse the shared command line, train, optionally export."""
+    args = add_arguments(argparse.ArgumentParser(description=description)).parse_args(argv)
+    cfg = config_from_args(name, args)
+    result = train(cfg, args.workdir, resume=args.resume)
+    print(f"{name}: step {result.step}, {result.wall_seconds:.0f} s, held-out {result.metrics}")
+    if args.export is not None:
+        card = export_generator(args.workdir, args.export, name=name, overwrite=True)
+        print(f"exported to {args.export}: held-out {card['heldout']}")
