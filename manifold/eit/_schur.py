@@ -133,31 +133,36 @@ class SchurSolver:
         out = jnp.zeros((g + 1, blocks.shape[-1]), blocks.dtype).at[pg].add(blocks)
         return out[:g]
 
-    def solve(self, data: jax.Array, rhs: jax.Array, *, interface_rhs: bool = False, full: bool = True):
-        """Solve ``A x = rhs`` for the matrix with entry values ``data``.
+    def factor(self, data: jax.Array) -> tuple[jax.Array, ...]:
+        """Factorise the matrix with entry values ``data`` ``(nnz,)`` for :meth:`apply`.
 
-        Args:
-          data: ``(nnz,)`` entry values (summed at ``(rows, cols)``).
-          rhs: ``(N, k)``, or ``(g, k)`` on the interface only when ``interface_rhs``.
-          full: return ``x`` ``(N, k)``; otherwise only ``x_Γ`` ``(g, k)``.
+        Returns ``(chol_ii, a_ig, y, chol_s)``: the batched Cholesky factors of the interior
+        blocks, the couplings ``A_jΓ``, ``Y_j = A_j^{-1} A_jΓ`` and the Cholesky factor of the
+        Schur complement ``S``.
         """
         a_ii, a_ig, a_gg = self._blocks(data)
         chol = jnp.linalg.cholesky(a_ii)
-
-        def cho_solve(b):
-            y = jax.lax.linalg.triangular_solve(chol, b, left_side=True, lower=True)
-            return jax.lax.linalg.triangular_solve(chol, y, left_side=True, lower=True, transpose_a=True)
-
-        y = cho_solve(a_ig)  # (p, m, gm) = A_j^{-1} A_jΓ
+        y = _cho_solve(chol, a_ig)  # (p, m, gm)
         schur = a_gg - self._scatter_gamma(jnp.einsum("pmg,pmh->pgh", a_ig, y), cols=True)
+        return chol, a_ig, y, jnp.linalg.cholesky(schur)
+
+    def apply(self, factors: tuple[jax.Array, ...], rhs: jax.Array, *, interface_rhs: bool = False, full: bool = True):
+        """``A^{-1} rhs`` with the factors of :meth:`factor`.
+
+        Args:
+          factors: the output of :meth:`factor`.
+          rhs: ``(N, k)``, or ``(g, k)`` on the interface only when ``interface_rhs``.
+          full: return ``x`` ``(N, k)``; otherwise only ``x_Γ`` ``(g, k)``.
+        """
+        chol, a_ig, y, chol_s = factors
         if interface_rhs:
             f_g, z = rhs, None
         else:
             rhs_ext = jnp.concatenate([rhs, jnp.zeros((1, rhs.shape[1]), rhs.dtype)])
             f_g = rhs[self.gamma]
-            z = cho_solve(rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
+            z = _cho_solve(chol, rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
             f_g = f_g - self._scatter_gamma(jnp.einsum("pmg,pmk->pgk", a_ig, z), cols=False)
-        x_g = jax.scipy.linalg.solve(schur, f_g, assume_a="pos")
+        x_g = _cho_solve(chol_s, f_g)
         if not full:
             return x_g
         x_g_ext = jnp.concatenate([x_g, jnp.zeros((1, x_g.shape[1]), x_g.dtype)])
@@ -167,3 +172,14 @@ class SchurSolver:
         x = jnp.zeros((self.size + 1, x_g.shape[1]), x_g.dtype)
         x = x.at[self.part_nodes].set(x_i).at[self.gamma].set(x_g)
         return x[: self.size]
+
+    def solve(self, data: jax.Array, rhs: jax.Array, *, interface_rhs: bool = False, full: bool = True):
+        """Solve ``A x = rhs`` for the matrix with entry values ``data`` (``(nnz,)``, summed at
+        ``(rows, cols)``): :meth:`factor` then :meth:`apply` (same arguments)."""
+        return self.apply(self.factor(data), rhs, interface_rhs=interface_rhs, full=full)
+
+
+def _cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:
+    """``(L L^T)^{-1} b`` for (batched) lower Cholesky factors ``L``."""
+    y = jax.lax.linalg.triangular_solve(chol, b, left_side=True, lower=True)
+    return jax.lax.linalg.triangular_solve(chol, y, left_side=True, lower=True, transpose_a=True)

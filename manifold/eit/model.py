@@ -158,7 +158,7 @@ class EITModel:
         return self.fem._forward(self.map.to_mesh(sigma))
 
     def _difference_image(self, sigma: jax.Array, sigma_ref: jax.Array) -> jax.Array:
-        return self.fem._difference(self.map.to_mesh(sigma), self.map.to_mesh(sigma - sigma_ref))
+        return self.fem._difference(self.map.to_mesh(sigma_ref), self.map.to_mesh(sigma - sigma_ref))
 
     def _jacobian_image(self, sigma: jax.Array) -> jax.Array:
         jac = self.fem._jacobian(self.map.to_mesh(sigma))  # (n_meas, n_elements)
