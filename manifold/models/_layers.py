@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 __all__ = ["ConvDecoder", "ConvEncoder", "base_resolution"]
@@ -39,6 +40,40 @@ def _upsample2(x: jax.Array) -> jax.Array:
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
+# _SUBPIXEL[a, t, d]: which 3x3 taps ``d`` (offsets -1, 0, +1 on the upsampled grid) fall on the
+# low-resolution tap ``t`` (offset a - 1 + t) for output phase ``a`` (even / odd row or column).
+_SUBPIXEL = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)
+
+
+def _upsample2_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
+    """``conv(_upsample2(x))`` for a 3x3 'SAME' conv, computed on the low-resolution ``x``.
+
+    Output pixel ``(2i + a, 2j + b)`` sees only low-resolution rows ``i + a - 1 + {0, 1}`` and
+    columns ``j + b - 1 + {0, 1}``, so each of the four phases ``(a, b)`` is a 2x2 conv of ``x``
+    whose taps are sums of the 3x3 taps (sub-pixel convolution). Each is one matmul of 2x2
+    patches; the phases are interleaved (depth to space). Exact up to float rounding, 2.25x fewer
+    FLOPs than the conv on the upsampled map, and only matmuls: XLA:CPU runs them (and their
+    transposes in the backward pass) much faster than small-channel convolutions, in particular
+    inside ``lax.scan`` / ``while`` loops.
+    """
+    kernel, bias = conv.kernel[...], conv.bias[...]
+    n, h, w, cin = x.shape
+    cout = kernel.shape[-1]
+    taps = jnp.einsum("aty,bux,yxio->abtuio", _SUBPIXEL, _SUBPIXEL, kernel).reshape(2, 2, 4 * cin, cout)
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    rows = []
+    for a in range(2):
+        cols = []
+        for b in range(2):
+            patches = jnp.concatenate(
+                [xp[:, a + t : a + t + h, b + u : b + u + w] for t in range(2) for u in range(2)], axis=-1
+            )
+            cols.append(patches @ taps[a, b])
+        rows.append(jnp.stack(cols, axis=3))  # (n, h, w, b, cout)
+    y = jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, cout)  # (n, h, a, w, b, cout) -> (n, 2h, 2w, cout)
+    return y + bias.reshape(1, 1, 1, cout)
+
+
 class ConvDecoder(nnx.Module):
     """``h (B, k) -> x (B, S, S)``: dense to an ``r0 x r0 x channels[0]`` map, then
     ``len(channels) - 1`` stages of (2x nearest upsampling, 3x3 conv, SiLU), then a 3x3 conv to
@@ -60,7 +95,7 @@ class ConvDecoder(nnx.Module):
     def __call__(self, h: jax.Array) -> jax.Array:
         x = nnx.silu(self.dense(h)).reshape(h.shape[0], self.r0, self.r0, self.c0)
         for conv in self.convs:
-            x = nnx.silu(conv(_upsample2(x)))
+            x = nnx.silu(_upsample2_conv(conv, x))  # = conv(_upsample2(x)), faster
         x = self.head(x)[..., 0]
         return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
 
