@@ -149,8 +149,8 @@ def solve_latent(
       G: the generator, ``(k,) -> image``: a :class:`manifold.models.Generator` or any callable
         (then pass ``latent_dim``).
       A: the forward map, ``image -> data``: a :class:`manifold.operators.LinearOperator` or any
-        differentiable callable, e.g. ``jax.tree_util.Partial(model.difference_fn, sigma_ref)``
-        for nonlinear EIT. Pytrees are traced (a new mask or new weights reuse the compiled
+        differentiable callable, e.g. ``lambda d: model.difference(model.conductivity(d))`` for
+        nonlinear EIT (an :class:`~manifold.eit.EITModel`). Pytrees are traced (a new mask or new weights reuse the compiled
         solver); a plain function is static, so pass the same function object to avoid recompiling.
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call.
       method: ``"lm"`` (Levenberg-Marquardt, the default) or ``"adam"`` (CSGM: Adam with step
