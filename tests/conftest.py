@@ -2,11 +2,24 @@
 
 import os
 
-# XLA:CPU's multi-threaded Eigen pool can wedge on vmapped graphs (see experiments/configs/runtime.py);
-# set before JAX creates its CPU backend.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_configure(config):
+    """Pin each test process to one CPU core before JAX creates its CPU backend.
+
+    jaxlib's batched LAPACK kernels can deadlock XLA:CPU's intra-op pool when several run at once
+    (see experiments/configs/runtime.py); with one core the pool has one thread and they run
+    inline. pytest-xdist workers take one core each; the controller of an ``-n`` run is left alone
+    (its workers inherit its affinity).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None and getattr(config.option, "numprocesses", None):
+        return  # xdist controller: runs no tests
+    cores = sorted(os.sched_getaffinity(0))
+    worker = int(workerinput["workerid"][2:]) if workerinput else 0
+    os.sched_setaffinity(0, {cores[worker % len(cores)]})

@@ -1,19 +1,23 @@
 """Process setup shared by the experiment scripts.
 
-XLA:CPU's multi-threaded Eigen pool can wedge on some vmapped graphs (the nonlinear EIT solve with
-restarts hung in ``block_until_ready`` with every worker idle; the same is reported in
-PyAutoLabs/PyAutoFit#1528). ``--xla_cpu_multi_thread_eigen=false`` avoids it at a cost of about
-15 % on the EIT solves here. It must be set before JAX creates its CPU backend, so each script
-calls :func:`avoid_xla_cpu_hang` first thing in ``main()``.
+jaxlib's batched LAPACK kernels (Cholesky, triangular solves: the EIT FEM solve) split their batch
+over XLA:CPU's intra-op thread pool *from a worker of that same pool* and wait for the pieces. When
+as many such kernels run at once as the pool has threads (vmapped restarts make this likely),
+every worker waits for a free worker: a deadlock, ``block_until_ready`` never returns. We saw it
+with the nonlinear EIT latent solve (gdb: all ``tf_XLAEigen`` threads in
+``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``); PyAutoLabs/PyAutoFit#1530 found the same
+pattern in XLA's FFT thunk. The kernels run inline when the pool has one thread, and the pool
+size follows the process's CPU affinity at the time JAX creates its CPU backend. So the scripts
+pin themselves to one core first thing in ``main()``.
 """
 
 import os
 
-EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
-
 
 def avoid_xla_cpu_hang() -> None:
-    """Add ``--xla_cpu_multi_thread_eigen=false`` to ``XLA_FLAGS`` unless the user set that flag."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_FLAG}".strip()
+    """Pin this process to one CPU core (XLA:CPU then runs one intra-op thread; see above).
+
+    Must run before the first JAX computation. A no-op where affinity cannot be set.
+    """
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})

@@ -21,9 +21,15 @@ __all__ = ["levenberg_marquardt", "adam"]
 
 
 def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(r(h), J)`` with the ``m x k`` Jacobian ``J = dr/dh`` from ``k`` batched JVPs."""
+    """``(r(h), J)`` with the ``m x k`` Jacobian ``J = dr/dh`` from ``k`` JVPs, two at a time.
+
+    ``jax.linearize`` evaluates ``r`` once; the tangent passes then run in chunks of two
+    directions (``lax.map``). Vmapping all ``k`` at once (times the restarts) makes batches too
+    large for the CPU caches: for the 64x64 conv decoder with k = 16 and 10 restarts the chunked
+    Jacobian is about 2x faster, for the EIT FEM it is as fast.
+    """
     res, jvp = jax.linearize(r, h)
-    J = jax.vmap(jvp, out_axes=1)(jnp.eye(h.shape[0], dtype=h.dtype))
+    J = jax.lax.map(jvp, jnp.eye(h.shape[0], dtype=h.dtype), batch_size=2).T
     return res, J
 
 
