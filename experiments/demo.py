@@ -23,6 +23,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from configs.runtime import avoid_xla_cpu_hang
 from manifold.baselines import eit_one_step, tv, zero_filled
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
@@ -30,7 +31,6 @@ from manifold.metrics import psnr, relative_error, ssim
 from manifold.models import load_generator
 from manifold.operators import masks
 from manifold.operators.mri import MRI
-from configs.runtime import avoid_xla_cpu_hang
 from manifold.solve import solve_latent
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs.runtime import avoid_xla_cpu_hang
 from manifold import baselines
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITLinearized, EITModel
@@ -31,7 +32,6 @@ from manifold.metrics import psnr, relative_error, ssim
 from manifold.models import load_generator
 from manifold.operators import masks
 from manifold.operators.mri import MRI
-from configs.runtime import avoid_xla_cpu_hang
 from manifold.solve import solve_latent, solve_sparse_deviation
 
 
