@@ -77,6 +77,16 @@ def run_methods(methods: dict, x_true) -> dict:
     return out
 
 
+def latent_methods(G, A, b, *, lam: float, std: float, cfg: QualityConfig, key) -> dict:
+    """The two latent solvers of every table, as ``{name: () -> reconstructions}``."""
+    return {
+        "latent (lm)": lambda: solve_latent(G, A, b, lam=lam, restarts=cfg.restarts, key=key).x,
+        "latent + sparse dev.": lambda: solve_sparse_deviation(
+            G, A, b, mu=cfg.sparse_mu * std, lam=lam, restarts=cfg.restarts, key=key
+        ).x,
+    }
+
+
 def mri_rows(cfg: QualityConfig, key) -> dict:
     G = load_generator("mri-vae")
     k_test, k_train, k_rest = jax.random.split(key, 3)
@@ -92,10 +102,7 @@ def mri_rows(cfg: QualityConfig, key) -> dict:
         print(f"  MRI {accel:g}x", flush=True)
         results = run_methods(
             {
-                "latent (lm)": lambda: solve_latent(G, A, b, lam=lam, restarts=cfg.restarts, key=k_solve).x,
-                "latent + sparse dev.": lambda: solve_sparse_deviation(
-                    G, A, b, mu=cfg.sparse_mu * std, lam=lam, restarts=cfg.restarts, key=k_solve
-                ).x,
+                **latent_methods(G, A, b, lam=lam, std=std, cfg=cfg, key=k_solve),
                 "zero-filled": lambda: baselines.zero_filled(A, b),
                 "Tikhonov (CG)": lambda: baselines.tikhonov(A, b, lam=cfg.tikhonov_lam),
                 "TV (PDHG)": lambda: baselines.tv(A, b, lam=cfg.tv_lam, norm=1.0),
@@ -150,10 +157,7 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
     weights = {name: tune_weight(fn, Jn, b_val / scale, x_val, cfg.eit_lam_grid) for name, fn in weighted.items()}
     print("  EIT", "tuned weights:", weights, flush=True)
     methods = {
-        "latent (lm)": lambda: solve_latent(G, forward, b, lam=lam, restarts=cfg.restarts, key=k_solve).x,
-        "latent + sparse dev.": lambda: solve_sparse_deviation(
-            G, forward, b, mu=cfg.sparse_mu * std, lam=lam, restarts=cfg.restarts, key=k_solve
-        ).x,
+        **latent_methods(G, forward, b, lam=lam, std=std, cfg=cfg, key=k_solve),
         "pinv (linearised)": lambda: baselines.zero_filled(J, b),
         "one-step NOSER": lambda: baselines.eit_one_step(J, b, lam=cfg.eit_lam),
         **{f"{name}, lam={w:g}": functools.partial(weighted[name], Jn, b / scale, w) for name, w in weights.items()},

@@ -107,7 +107,7 @@ class SchurSolver:
             part_nodes[j, : len(q)] = q
         self._pad_eye = np.einsum("pm,mk->pmk", pad.astype(np.float64), np.eye(m))
         self.size, self.n_parts, self.part_size, self.n_interface = size, p, m, g
-        self.gamma, self.gamma_pos, self.part_gamma, self.part_nodes = gamma, gpos, part_gamma, part_nodes
+        self.gamma, self.part_gamma, self.part_nodes = gamma, part_gamma, part_nodes
 
     def __repr__(self) -> str:
         return f"SchurSolver(size={self.size}, parts={self.n_parts} x {self.part_size}, interface={self.n_interface})"
@@ -146,37 +146,23 @@ class SchurSolver:
         schur = a_gg - self._scatter_gamma(jnp.einsum("pmg,pmh->pgh", a_ig, y), cols=True)
         return chol, a_ig, y, jnp.linalg.cholesky(schur)
 
-    def apply(self, factors: tuple[jax.Array, ...], rhs: jax.Array, *, interface_rhs: bool = False, full: bool = True):
-        """``A^{-1} rhs`` with the factors of :meth:`factor`.
-
-        Args:
-          factors: the output of :meth:`factor`.
-          rhs: ``(N, k)``, or ``(g, k)`` on the interface only when ``interface_rhs``.
-          full: return ``x`` ``(N, k)``; otherwise only ``x_Γ`` ``(g, k)``.
-        """
+    def apply(self, factors: tuple[jax.Array, ...], rhs: jax.Array) -> jax.Array:
+        """``A^{-1} rhs`` for ``rhs`` ``(N, k)`` with the factors of :meth:`factor`."""
         chol, a_ig, y, chol_s = factors
-        if interface_rhs:
-            f_g, z = rhs, None
-        else:
-            rhs_ext = jnp.concatenate([rhs, jnp.zeros((1, rhs.shape[1]), rhs.dtype)])
-            f_g = rhs[self.gamma]
-            z = _cho_solve(chol, rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
-            f_g = f_g - self._scatter_gamma(jnp.einsum("pmg,pmk->pgk", a_ig, z), cols=False)
+        rhs_ext = jnp.concatenate([rhs, jnp.zeros((1, rhs.shape[1]), rhs.dtype)])
+        z = _cho_solve(chol, rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
+        f_g = rhs[self.gamma] - self._scatter_gamma(jnp.einsum("pmg,pmk->pgk", a_ig, z), cols=False)
         x_g = _cho_solve(chol_s, f_g)
-        if not full:
-            return x_g
         x_g_ext = jnp.concatenate([x_g, jnp.zeros((1, x_g.shape[1]), x_g.dtype)])
-        x_i = -jnp.einsum("pmg,pgk->pmk", y, x_g_ext[self.part_gamma])
-        if z is not None:
-            x_i = x_i + z
+        x_i = z - jnp.einsum("pmg,pgk->pmk", y, x_g_ext[self.part_gamma])
         x = jnp.zeros((self.size + 1, x_g.shape[1]), x_g.dtype)
         x = x.at[self.part_nodes].set(x_i).at[self.gamma].set(x_g)
         return x[: self.size]
 
-    def solve(self, data: jax.Array, rhs: jax.Array, *, interface_rhs: bool = False, full: bool = True):
-        """Solve ``A x = rhs`` for the matrix with entry values ``data`` (``(nnz,)``, summed at
-        ``(rows, cols)``): :meth:`factor` then :meth:`apply` (same arguments)."""
-        return self.apply(self.factor(data), rhs, interface_rhs=interface_rhs, full=full)
+    def solve(self, data: jax.Array, rhs: jax.Array) -> jax.Array:
+        """Solve ``A x = rhs`` (``(N, k)``) for the matrix with entry values ``data`` (``(nnz,)``,
+        summed at ``(rows, cols)``): :meth:`factor` then :meth:`apply`."""
+        return self.apply(self.factor(data), rhs)
 
 
 def _cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:

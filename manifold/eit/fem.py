@@ -246,9 +246,11 @@ class FEM:
         """The dense matrix with entry values ``data`` summed at ``(rows, cols)``."""
         return jnp.zeros((self.size, self.size), data.dtype).at[self._all_rows, self._all_cols].add(data)
 
-    def _matvec(self, data: jax.Array, x: jax.Array) -> jax.Array:
-        """``A x`` for the matrix with entry values ``data`` and ``x`` ``(size, k)``: O(nnz)."""
-        return jnp.zeros_like(x).at[self._all_rows].add(data[:, None] * x[self._all_cols])
+    def _matvec(self, data: jax.Array, x: jax.Array, *, fixed: bool = True) -> jax.Array:
+        """``A x`` for ``x`` ``(size, k)`` and the matrix with the entry values ``data`` of
+        :meth:`_data` (with or without the σ-independent entries, as ``fixed``): O(nnz)."""
+        rows, cols = (self._all_rows, self._all_cols) if fixed else (self._rows, self._cols)
+        return jnp.zeros_like(x).at[rows].add(data[:, None] * x[cols])
 
     def _injection(self, currents: np.ndarray, dtype) -> jax.Array:
         """``R @ currents.T``: ``(size, k)`` right-hand sides of electrode currents ``(k, L)``."""
@@ -303,8 +305,7 @@ class FEM:
         """
         sigma_ref, d_sigma = _as_float(sigma_ref), _as_float(d_sigma)
         x_ref = self._solve(sigma_ref, self._injection(self._currents, sigma_ref.dtype))
-        data = self._data(d_sigma, fixed=False)  # K(Δσ) x_ref as a sparse product
-        k_x = jnp.zeros_like(x_ref).at[self._rows].add(data[:, None] * x_ref[self._cols])
+        k_x = self._matvec(self._data(d_sigma, fixed=False), x_ref, fixed=False)  # K(Δσ) x_ref
         dx = self._solve(sigma_ref + d_sigma, -k_x)
         return self._measure(dx[self._readout].T)
 
