@@ -7,9 +7,12 @@ One generator, one MRI problem (4x random undersampling, in-range target ``x* = 
 run, all timings after compilation (warm-up call, then the median of ``--repeats`` runs with
 ``block_until_ready``):
 
-* ``lm`` (ours) and the CSGM recipe (Adam, ``--adam-steps`` x ``--restarts``): the time each needs
-  to reach its own final PSNR within 0.1 dB. The iteration where that happens is read off the
-  recorded path of the best restart; then the solver is re-timed with exactly that many steps.
+* our Levenberg-Marquardt solvers (``lm``: exact Jacobian; ``lm-broyden``: secant updates; each
+  with all restarts to the end and with ``keep=2`` restarts continuing after ``screen_steps``) and
+  the CSGM recipe (Adam, ``--adam-steps`` x ``--restarts``): the time each needs to reach its own
+  final PSNR within 0.1 dB. The iteration where that happens is read off the recorded path of the
+  best restart; then the solver is re-timed with exactly that many steps. Also the time each LM
+  needs to reach the PSNR Adam ends at (equal quality).
 * ``optimistix.LevenbergMarquardt`` on the same residual, restarts by ``vmap``: the reference LM.
 * the same CSGM loop in PyTorch (the decoder mirrored layer by layer with copied weights), when
   ``torch`` is importable.
@@ -41,6 +44,9 @@ class BenchConfig:
     adam_steps: int = 1000
     lr: float = 0.1
     lm_steps: int = 100
+    broyden_steps: int = 200
+    keep: int = 2  # restarts that continue after the screen (the pruned LM rows)
+    screen_steps: int = 5
     lam: float = 1e-6
     repeats: int = 5  # LM and optimistix timings
     adam_repeats: int = 2  # 1000-step Adam runs are long: fewer repeats
@@ -80,34 +86,51 @@ def median_time(fn, repeats: int, *, warm_up: bool = True) -> float:
     return statistics.median(times)
 
 
-def steps_to_final_psnr(G, path, x_star, n_run: int) -> tuple[int, float]:
-    """First iteration count whose iterate is within 0.1 dB of the final PSNR, and that PSNR."""
+def psnr_curve(G, path, x_star, n_run: int) -> np.ndarray:
+    """PSNR of the iterates ``path[:n_run]`` against ``x_star``."""
     images = G(path[:n_run])
-    curve = np.asarray(psnr(images, jnp.broadcast_to(x_star, images.shape)))
-    final = curve[-1]
-    return int(np.argmax(curve >= final - 0.1)) + 1, float(final)
+    return np.asarray(psnr(images, jnp.broadcast_to(x_star, images.shape)))
 
 
-def bench_ours(G, A, b, x_star, cfg: BenchConfig, method: str) -> dict:
+def steps_to(curve: np.ndarray, level: float) -> int | None:
+    """First iteration count whose iterate reaches ``level`` dB (None if none does)."""
+    hit = curve >= level
+    return int(np.argmax(hit)) + 1 if hit.any() else None
+
+
+def bench_ours(G, A, b, x_star, cfg: BenchConfig, method: str, *, keep: int | None = None) -> dict:
     """Full run (recording the path), then the time to reach the final PSNR within 0.1 dB.
 
     LM is re-run with exactly that many iterations. Adam's ``lax.scan`` costs the same per step,
     so its time to reach is ``t_full * n_reach / steps`` (re-running 1000-step scans of several
     lengths would only re-measure that).
     """
-    full_steps = cfg.lm_steps if method == "lm" else cfg.adam_steps
+    full_steps = {"lm": cfg.lm_steps, "lm-broyden": cfg.broyden_steps, "adam": cfg.adam_steps}[method]
     opts = dict(method=method, restarts=cfg.restarts, lam=cfg.lam, key=jax.random.key(cfg.seed + 1), lr=cfg.lr)
+    if keep is not None:
+        opts |= dict(keep=keep, screen_steps=cfg.screen_steps)
     run = lambda steps: solve_latent(G, A, b, steps=steps, record_path=True, **opts)  # noqa: E731
     full = run(full_steps)  # compiles
-    n_run = int(full.iterations) if method == "lm" else full_steps
-    n_reach, final_psnr = steps_to_final_psnr(G, full.path, x_star, n_run)
-    repeats = cfg.repeats if method == "lm" else cfg.adam_repeats
+    n_run = full_steps if method == "adam" else int(full.iterations)
+    curve = psnr_curve(G, full.path, x_star, n_run)
+    n_reach = steps_to(curve, curve[-1] - 0.1)
+    repeats = cfg.adam_repeats if method == "adam" else cfg.repeats
     t_full = median_time(lambda: run(full_steps).x, repeats, warm_up=False)
-    if method == "lm":
-        t_reach = median_time(lambda: run(n_reach).x, repeats)
-    else:
+    if method == "adam":
         t_reach = t_full * n_reach / full_steps
-    return dict(iters=n_run, reach=n_reach, psnr=final_psnr, t_reach=t_reach, t_full=t_full, loss=float(full.loss))
+    else:
+        t_reach = median_time(lambda: run(n_reach).x, repeats)
+    timed = lambda n: median_time(lambda: run(n).x, repeats)  # noqa: E731
+    return dict(
+        iters=n_run, reach=n_reach, psnr=float(curve[-1]), t_reach=t_reach, t_full=t_full,
+        loss=float(full.loss), curve=curve, timed=timed,
+    )
+
+
+def time_to_level(r: dict, level: float) -> float | None:
+    """Seconds an LM run needs to reach ``level`` dB (re-timed with that many iterations)."""
+    n = steps_to(r["curve"], level)
+    return None if n is None else r["timed"](n)
 
 
 def bench_optimistix(G, A, b, x_star, cfg: BenchConfig) -> dict:
@@ -206,20 +229,31 @@ def main(argv=None):
     G, A, x_star, b, label = load_problem(cfg)
     print(f"generator: {label}; MRI {cfg.accel:g}x random ({int(A.mask[:, 0].sum())} lines), in-range target")
     print(f"restarts {cfg.restarts}, lam {cfg.lam:g}, backend {jax.default_backend()}, repeats {cfg.repeats}\n")
-    print("timing lm ...", flush=True)
-    lm = bench_ours(G, A, b, x_star, cfg, "lm")
+    lm_rows = {}
+    for method in ("lm", "lm-broyden"):
+        for keep in (None, cfg.keep):
+            name = method + ("" if keep is None else f", keep {keep}")
+            print(f"timing {name} ...", flush=True)
+            lm_rows[name] = bench_ours(G, A, b, x_star, cfg, method, keep=keep)
     print("timing adam (jax) ...", flush=True)
     adam = bench_ours(G, A, b, x_star, cfg, "adam")
     print("timing optimistix LM ...", flush=True)
     optx_lm = bench_optimistix(G, A, b, x_star, cfg)
     print("timing adam (torch) ...\n", flush=True)
     torch_res = None if args.no_torch else bench_torch(G, A, b, cfg)
+    adam_level = adam["psnr"] - 0.1
+    for r in lm_rows.values():
+        r["t_equal"] = time_to_level(r, adam_level)
 
-    print(f"{'solver':<26}{'iters':>7}{'to final':>10}{'PSNR dB':>9}{'loss':>11}{'t final':>10}{'t full':>9}")
-    for name, r in (("lm (ours)", lm), (f"adam CSGM (jax, lr {cfg.lr:g})", adam)):
+    print(
+        f"{'solver':<26}{'iters':>7}{'to final':>10}{'PSNR dB':>9}{'loss':>11}{'t final':>10}{'t full':>9}"
+        f"{'t to adam PSNR':>16}"
+    )
+    for name, r in [*lm_rows.items(), (f"adam CSGM (jax, lr {cfg.lr:g})", adam)]:
+        t_equal = f"{r['t_equal']:>15.3f}s" if r.get("t_equal") is not None else f"{'':>16}"
         print(
             f"{name:<26}{r['iters']:>7}{r['reach']:>10}{r['psnr']:>9.2f}{r['loss']:>11.2e}"
-            f"{r['t_reach']:>9.3f}s{r['t_full']:>8.3f}s"
+            f"{r['t_reach']:>9.3f}s{r['t_full']:>8.3f}s{t_equal}"
         )
     r = optx_lm
     print(f"{'optimistix LM':<26}{r['iters']:>7}{'':>10}{r['psnr']:>9.2f}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s")
@@ -227,9 +261,11 @@ def main(argv=None):
         r = torch_res
         print(f"{'adam CSGM (torch)':<26}{cfg.adam_steps:>7}{'':>10}{'':>9}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s")
     print()
-    print(f"time to final PSNR (-0.1 dB), adam / lm:       {adam['t_reach'] / lm['t_reach']:8.1f}x  (target >= 20x)")
-    print(f"full runs, adam {cfg.adam_steps} steps / lm:     {adam['t_full'] / lm['t_full']:8.1f}x")
-    print(f"optimistix LM / our LM (full runs):            {optx_lm['t_full'] / lm['t_full']:8.2f}x")
+    print(f"adam / lm, time to own final PSNR (-0.1 dB; target >= 20x), full runs, and at equal PSNR ({adam_level:.1f} dB):")
+    for name, r in lm_rows.items():
+        equal = f"{adam['t_reach'] / r['t_equal']:8.1f}x" if r["t_equal"] else "     n/a"
+        print(f"  {name:<24}{adam['t_reach'] / r['t_reach']:8.1f}x{adam['t_full'] / r['t_full']:8.1f}x{equal}")
+    print(f"optimistix LM / our lm (full runs):            {optx_lm['t_full'] / lm_rows['lm']['t_full']:8.2f}x")
     if torch_res is not None:
         print(
             f"CSGM torch / jax ({cfg.adam_steps} steps, {torch_res['threads']} threads): "

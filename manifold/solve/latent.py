@@ -4,11 +4,12 @@
 
 The latent dimension ``k`` is small (8 to 64), so second-order methods are cheap: each
 Levenberg-Marquardt iteration needs the ``m x k`` Jacobian (``k`` batched JVPs through ``G`` and
-``A``) and a ``k x k`` solve. Adam (the CSGM recipe of Bora et al. 2017) is kept as the
-reference. The non-convexity is handled by restarts, run in parallel with ``vmap``; a batch of
-data vectors ``b`` is a second ``vmap``. The whole solve (initialisation, restarts, the loop,
-the choice of the best restart) is one ``jax.jit``-compiled function, compiled once per
-``(shapes, method, steps, restarts, init kind)`` and reused.
+``A``, or a Broyden update plus one JVP) and a ``k x k`` solve. Adam (the CSGM recipe of Bora et
+al. 2017) is kept as the reference. The non-convexity is handled by restarts, run in parallel
+with ``vmap`` (and optionally pruned to the best few after a short screen); a batch of data
+vectors ``b`` is a second ``vmap``. The whole solve (initialisation, restarts, the loop, the
+choice of the best restart) is one ``jax.jit``-compiled function, compiled once per
+``(shapes, method, steps, restarts, keep, init kind)`` and reused.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from manifold.solve._problem import as_pytree, batch_shape, check_problem, flat_
 
 __all__ = ["LatentSolution", "solve_latent"]
 
-METHODS = ("lm", "adam")
-DEFAULT_STEPS = {"lm": 100, "adam": 1000}
+LM_JACOBIAN = {"lm": "exact", "lm-broyden": "broyden"}
+METHODS = (*LM_JACOBIAN, "adam")
+DEFAULT_STEPS = {"lm": 100, "lm-broyden": 200, "adam": 1000}
 
 
 @jax.tree_util.register_dataclass
@@ -90,21 +92,49 @@ def _starts(base, key, *, restarts: int, k: int, sigma: jax.Array) -> jax.Array:
 
 
 # -- the compiled solve ---------------------------------------------------------------------------
+def _levenberg_marquardt_restarts(r, h0, lam, tol, *, jacobian, steps, keep, screen_steps, record_path):
+    """LM from every row of ``h0`` in parallel, optionally pruned to the best ``keep`` restarts.
+
+    Without pruning every restart runs to convergence. With ``keep``, all restarts run
+    ``screen_steps`` iterations, then only the ``keep`` with the lowest loss continue (the
+    restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
+    ``restarts / keep``). Pruned restarts report their state at the screen.
+    """
+    init = jax.vmap(lambda h: _optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
+    run = lambda until: jax.vmap(  # noqa: E731
+        lambda s: _optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=jacobian)
+    )
+    states = init(h0)
+    if keep is None or keep >= h0.shape[0] or screen_steps >= steps:
+        return jax.vmap(_optim.lm_result)(run(steps)(states))
+    states = run(screen_steps)(states)
+    top = jnp.argsort(jnp.where(jnp.isfinite(states.f), states.f, jnp.inf))[:keep]
+    final = run(steps)(jax.tree_util.tree_map(lambda a: a[top], states))
+    screened, continued = jax.vmap(_optim.lm_result)(states), jax.vmap(_optim.lm_result)(final)
+    return jax.tree_util.tree_map(lambda a, c: a.at[top].set(c), screened, continued)
+
+
 @functools.partial(
-    jax.jit, static_argnames=("method", "restarts", "steps", "init_kind", "k", "record_path")
+    jax.jit,
+    static_argnames=("method", "restarts", "steps", "init_kind", "k", "keep", "screen_steps", "record_path"),
 )
-def _solve_batch(G, A, init, b, key, lam, sigma, tol, lr, *, method, restarts, steps, init_kind, k, record_path):
+def _solve_batch(
+    G, A, init, b, key, lam, sigma, tol, lr, *, method, restarts, steps, init_kind, k, keep, screen_steps, record_path
+):
     """Solve for every row of ``b`` (shape ``(n, *out_shape)``); one compiled function."""
 
     def one(b_i, key_i, init_i):
         base = _base_point(init_kind, init_i, G, A, b_i, k)
         h0 = _starts(base, key_i, restarts=restarts, k=k, sigma=sigma)
         r = residual_fn(G, A, b_i)
-        if method == "lm":
-            run = functools.partial(_optim.levenberg_marquardt, steps=steps, tol=tol, record_path=record_path)
-        else:
+        if method == "adam":
             run = functools.partial(_optim.adam, steps=steps, lr=lr, record_path=record_path)
-        hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, lam))(h0)
+            hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, lam))(h0)
+        else:
+            hs, fs, hists, iters, paths = _levenberg_marquardt_restarts(
+                r, h0, lam, tol, jacobian=LM_JACOBIAN[method], steps=steps, keep=keep,
+                screen_steps=screen_steps, record_path=record_path,
+            )
         fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
         best = jnp.argmin(fs)
         h = hs[best]
@@ -131,6 +161,8 @@ def solve_latent(
     sigma_init: float = 1.0,
     tol: float = 1e-6,
     lr: float = 0.1,
+    keep: int | None = None,
+    screen_steps: int = 10,
     latent_dim: int | None = None,
     record_path: bool = False,
 ) -> LatentSolution:
@@ -153,13 +185,17 @@ def solve_latent(
         nonlinear EIT (an :class:`~manifold.eit.EITModel`). Pytrees are traced (a new mask or new weights reuse the compiled
         solver); a plain function is static, so pass the same function object to avoid recompiling.
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call.
-      method: ``"lm"`` (Levenberg-Marquardt, the default) or ``"adam"`` (CSGM: Adam with step
-        ``lr`` for a fixed number of steps).
+      method: ``"lm"`` (Levenberg-Marquardt with the exact Jacobian, ``k`` JVPs per iteration;
+        the default), ``"lm-broyden"`` (the secant L-M: Broyden updates plus one exact Jacobian
+        column per iteration, about two forward passes per iteration; faster when ``G`` is an
+        expensive network, see :func:`manifold.solve._optim.lm_run`) or ``"adam"`` (CSGM: Adam
+        with step ``lr`` for a fixed number of steps).
       restarts: number of starting points per ``b``, solved in parallel with ``vmap``.
       lam: weight of the latent prior ``lam ||h||^2`` (>= 0).
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and
         ``init`` is not ``"random"``.
-      steps: iteration limit (default 100 for ``"lm"``, 1000 for ``"adam"``).
+      steps: iteration limit (default 100 for ``"lm"``, 200 for ``"lm-broyden"``, 1000 for
+        ``"adam"``).
       init: where the restarts start. ``"random"``: ``h0 ~ N(0, sigma_init^2 I)``;
         ``"zeros"``, ``"encoder"`` (``G.encode(Re A^+ b)``), an array ``(k,)`` or
         ``(*batch, k)``, or a callable ``b -> h`` (e.g. a :class:`~manifold.solve.LearnedMap`):
@@ -167,6 +203,11 @@ def solve_latent(
       sigma_init: spread of the starting points.
       tol: LM stopping tolerance (relative decrease of ``f`` and relative step length).
       lr: Adam learning rate.
+      keep: LM methods only: after ``screen_steps`` iterations only the ``keep`` restarts with the
+        lowest loss continue (restarts run in lockstep, so the rest of the solve costs
+        ``keep / restarts`` as much). ``None`` (default) runs every restart to the end. The
+        pruned restarts' ``restart_h`` / ``restart_loss`` are their values at the screen.
+      screen_steps: iterations before the pruning (with ``keep``).
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
       record_path: also return the iterates of the selected restart (``.path``), for benchmarks.
 
@@ -186,6 +227,13 @@ def solve_latent(
     steps = DEFAULT_STEPS[method] if steps is None else steps
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    if keep is not None:
+        if method == "adam":
+            raise ValueError("keep: pruning restarts is for the LM methods; the CSGM recipe runs them all")
+        if not isinstance(keep, int) or not 1 <= keep <= restarts:
+            raise ValueError(f"keep: expected None or an integer in [1, restarts={restarts}], got {keep!r}")
+    if not isinstance(screen_steps, int) or screen_steps < 1:
+        raise ValueError(f"screen_steps: expected a positive integer, got {screen_steps!r}")
     for name, value in (("lam", lam), ("sigma_init", sigma_init), ("tol", tol), ("lr", lr)):
         if not (float(value) >= 0.0 and jnp.isfinite(value)):
             raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -216,6 +264,8 @@ def solve_latent(
         steps=steps,
         init_kind=init_kind,
         k=k,
+        keep=keep,
+        screen_steps=screen_steps,
         record_path=record_path,
     )
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), sol)

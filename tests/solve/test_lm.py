@@ -1,0 +1,114 @@
+"""The Levenberg-Marquardt iteration itself: Broyden updates and restart pruning."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+from conftest import K
+
+from manifold.solve import _optim, solve_latent
+from manifold.solve._problem import residual_fn
+
+
+def rel(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def problem(G, mri4):
+    h_star = jax.random.normal(jax.random.key(2), (K,))
+    x_star = G(h_star)
+    return x_star, mri4(x_star), residual_fn(G, mri4, mri4(x_star))
+
+
+def _one_iteration(r, state, **kw):
+    return _optim.lm_run(r, state, jnp.float32(1e-6), until=1, tol=jnp.float32(0), **kw)
+
+
+def _broyden(J, dr, delta):
+    return J + jnp.outer(dr - J @ delta, delta) / (delta @ delta)
+
+
+@pytest.fixture(scope="module")
+def wrong_jacobian_state(problem):
+    """An LM state at a random point whose Jacobian is off by 10 % noise."""
+    _, _, r = problem
+    state = _optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
+    return state._replace(J=state.J + 0.1 * jax.random.normal(jax.random.key(6), state.J.shape))
+
+
+def test_broyden_accepted_step_secant_update_then_exact_column(problem, wrong_jacobian_state):
+    _, _, r = problem
+    s = wrong_jacobian_state
+    new = _one_iteration(r, s, jacobian="broyden")
+    assert float(new.f) < float(s.f)  # accepted
+    delta = new.h - s.h
+    secant = _broyden(s.J, r(new.h) - r(s.h), delta)
+    assert jnp.allclose(secant @ delta, r(new.h) - r(s.h), atol=1e-4)  # exact along the step
+    exact = jax.jacfwd(r)(new.h)
+    assert jnp.allclose(new.J[:, 0], exact[:, 0], atol=1e-4)  # column 0 mod k: exact
+    assert jnp.allclose(new.J[:, 1:], secant[:, 1:], atol=1e-4)  # the rest: the secant update
+    assert rel(new.J[:, 1:], exact[:, 1:]) > 1e-2  # which is still an approximation
+
+
+def test_broyden_rejected_step_still_updates_along_the_trial_step(problem, wrong_jacobian_state):
+    _, _, r = problem
+    s = wrong_jacobian_state._replace(f=jnp.float32(0.0))  # nothing can beat f = 0: rejected
+    new = _one_iteration(r, s, jacobian="broyden")
+    assert jnp.array_equal(new.h, s.h) and float(new.mu) == pytest.approx(2 * float(s.mu))
+    g = s.J.T @ s.res + 1e-6 * s.h
+    delta = jnp.linalg.solve(s.J.T @ s.J + (1e-6 + s.mu) * jnp.eye(K), -g)
+    assert jnp.allclose(new.J, _broyden(s.J, r(s.h + delta) - r(s.h), delta), atol=1e-4)
+
+
+def test_exact_jacobian_is_kept_exact(problem):
+    _, _, r = problem
+    state = _optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
+    new = _one_iteration(r, state, jacobian="exact")
+    assert jnp.allclose(new.J, jax.jacfwd(r)(new.h), atol=1e-4)
+
+
+def test_lm_broyden_recovers_in_range_target_with_fewer_forward_passes_per_iteration(G, mri4, problem):
+    x_star, b, _ = problem
+    sol = solve_latent(G, mri4, b, method="lm-broyden", restarts=4, lam=1e-6, key=jax.random.key(3))
+    assert rel(sol.x, x_star) < 1e-2 and sol.residual < 1e-3
+    assert sol.loss_history.shape == (200,) and bool(jnp.all(jnp.diff(sol.loss_history) <= 0))
+
+
+def test_pruned_restarts_keep_their_screened_state_and_the_best_continues(G, mri4, problem):
+    x_star, b, _ = problem
+    opts = dict(restarts=6, lam=1e-6, key=jax.random.key(3))
+    screened = solve_latent(G, mri4, b, steps=3, **opts)  # every restart, 3 iterations
+    pruned = solve_latent(G, mri4, b, keep=2, screen_steps=3, **opts)
+    top = jnp.argsort(screened.restart_loss)[:2]
+    rest = jnp.argsort(screened.restart_loss)[2:]
+    assert jnp.allclose(pruned.restart_loss[rest], screened.restart_loss[rest], rtol=1e-5)
+    assert jnp.allclose(pruned.restart_h[rest], screened.restart_h[rest], atol=1e-5)
+    assert bool(jnp.all(pruned.restart_loss[top] <= screened.restart_loss[top]))
+    assert int(jnp.argmin(pruned.restart_loss)) in {int(i) for i in top}
+    assert rel(pruned.x, x_star) < 1e-2
+    # keep = restarts prunes nothing: the same as the unpruned solve.
+    everything = solve_latent(G, mri4, b, keep=6, screen_steps=3, **opts)
+    unpruned = solve_latent(G, mri4, b, **opts)
+    assert jnp.allclose(everything.restart_loss, unpruned.restart_loss)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"keep": 0}, "keep"),
+        ({"keep": 5}, r"keep: expected None or an integer in \[1, restarts=4\]"),
+        ({"keep": 2, "method": "adam"}, "keep: pruning restarts is for the LM methods"),
+        ({"keep": 2, "screen_steps": 0}, "screen_steps"),
+    ],
+)
+def test_bad_pruning_options_raise_value_error(G, mri4, problem, kwargs, match):
+    _, b, _ = problem
+    with pytest.raises(ValueError, match=match):
+        solve_latent(G, mri4, b, restarts=4, key=jax.random.key(0), **kwargs)
+
+
+def test_unknown_jacobian_kind_is_rejected(problem):
+    _, _, r = problem
+    state = _optim.lm_init(r, jnp.zeros(K), jnp.float32(0), steps=2)
+    with pytest.raises(ValueError, match="jacobian"):
+        _one_iteration(r, state, jacobian="secant")
