@@ -108,9 +108,9 @@ def lm_run(
       ``i mod k`` is replaced by the exact derivative ``dr/dh_j`` at the new point, so every
       direction is refreshed within ``k`` accepted steps. The trial residual and that column
       come from one JVP: an iteration costs about two forward passes instead of ``k + 1``, and
-      converges superlinearly in more (much cheaper) iterations. The better choice when a
-      forward pass dominates (conv decoders); the worse when JVPs are cheap next to the forward
-      pass (the EIT FEM, whose JVPs reuse the factorisation).
+      converges superlinearly in more (much cheaper) iterations. It pays off whenever a JVP
+      costs about as much as a forward pass: for the shipped conv decoder on MRI and for the
+      nonlinear EIT FEM alike (``experiments/bench_pruning.py``).
 
     Stops at iteration ``until``, when an accepted step lowers ``f`` by less than ``tol * f``, or
     when ``||delta|| <= tol * (||h|| + tol)``.

@@ -187,9 +187,9 @@ def solve_latent(
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call.
       method: ``"lm"`` (Levenberg-Marquardt with the exact Jacobian, ``k`` JVPs per iteration;
         the default), ``"lm-broyden"`` (the secant L-M: Broyden updates plus one exact Jacobian
-        column per iteration, about two forward passes per iteration; faster when ``G`` is an
-        expensive network, see :func:`manifold.solve._optim.lm_run`) or ``"adam"`` (CSGM: Adam
-        with step ``lr`` for a fixed number of steps).
+        column per iteration: about two forward passes per iteration instead of ``k + 1``, more
+        iterations, less time; see :func:`manifold.solve._optim.lm_run`) or ``"adam"`` (CSGM:
+        Adam with step ``lr`` for a fixed number of steps).
       restarts: number of starting points per ``b``, solved in parallel with ``vmap``.
       lam: weight of the latent prior ``lam ||h||^2`` (>= 0).
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and

@@ -41,10 +41,15 @@ def test_adam_reaches_loss_comparable_to_lm(G, mri4, target):
     assert rel(adam.x, x_star) < 2e-2
 
 
-def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target):
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "lm"}, {"method": "lm-broyden"}, {"method": "lm-broyden", "keep": 2, "screen_steps": 5}],
+    ids=["lm", "lm-broyden", "lm-broyden-keep2"],
+)
+def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target, options):
     h_star, x_star = target
     forward = nonlinear_map(jax.random.key(4))
-    sol = solve_latent(G, forward, forward(x_star), restarts=4, lam=1e-7, key=jax.random.key(5))
+    sol = solve_latent(G, forward, forward(x_star), restarts=4, lam=1e-7, key=jax.random.key(5), **options)
     assert rel(sol.x, x_star) < 1e-2
     assert sol.residual < 1e-3
 
