@@ -1,7 +1,8 @@
 """Latent solvers: reconstruct ``x = G(h)`` from ``b = A(x) + noise`` on a learned manifold.
 
 * :func:`solve_latent` — ``argmin_h ||A(G(h)) - b||^2 + lam ||h||^2`` by Levenberg-Marquardt
-  (default) or the CSGM Adam recipe, with parallel restarts and batched data, one compiled call.
+  (exact Jacobian, the default, or Broyden's secant updates) or the CSGM Adam recipe, with
+  parallel (optionally pruned) restarts and batched data, one compiled call.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
   off the manifold (Sparse-Gen).
 * :func:`fit_learned_map` — a network ``b -> h`` trained on simulated pairs (Seo et al. 2019),

@@ -99,15 +99,15 @@ def lm_run(
     * ``"exact"``: the Jacobian at every trial point from ``k`` JVPs (:func:`_linearize`); an
       iteration costs about ``k + 1`` forward passes. Quadratic convergence on zero-residual
       problems.
-    * ``"broyden"``: the secant version of L-M (Madsen, Nielsen & Tingleff 2004, sec. 3.4).
+    * ``"broyden"``: the secant version of L-M (Madsen, Nielsen & Tingleff 2004, sec. 3.5).
       ``J`` is exact only at ``h0``; after each trial step it gets Broyden's rank-one update
 
           J <- J + (r(h + delta) - r(h) - J delta) delta^T / (delta^T delta),
 
-      which makes it exact along ``delta`` (accepted or not), and on acceptance column
-      ``i mod k`` is replaced by the exact derivative ``dr/dh_j`` at the new point, so every
-      direction is refreshed within ``k`` accepted steps. The trial residual and that column
-      come from one JVP: an iteration costs about two forward passes instead of ``k + 1``, and
+      which makes it exact along ``delta`` (accepted or not); on acceptance, column
+      ``j = i mod k`` (``i`` counts every iteration) is replaced by the exact ``dr/dh_j`` at the
+      new point, so the columns are refreshed in turn. The trial residual and that column come
+      from one JVP: an iteration costs about two forward passes instead of ``k + 1``, and
       converges superlinearly in more (much cheaper) iterations. It pays off whenever a JVP
       costs about as much as a forward pass: for the shipped conv decoder on MRI and for the
       nonlinear EIT FEM alike (``experiments/bench_pruning.py``).
