@@ -74,6 +74,21 @@ def _upsample2_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     return y + bias.reshape(1, 1, 1, cout)
 
 
+def _conv3x3_one_channel(conv: nnx.Conv, x: jax.Array) -> jax.Array:
+    """``conv(x)[..., 0]`` for a 3x3 'SAME' conv with one output channel: one matmul, 9 adds.
+
+    With ``K`` the ``(C, 9)`` taps, ``z = pad(x) @ K`` holds every tap's contribution at every
+    pixel, and ``y[i, j] = b + sum_{t, u} z[i + t, j + u, 3t + u]``. Exact up to float rounding.
+    XLA:CPU runs the direct convolution with a single output channel slowly (the head conv and
+    its transpose were 17 % of a CSGM Adam step in a profile); this form makes the whole step
+    about 10 % faster.
+    """
+    kernel, bias = conv.kernel[...], conv.bias[...]
+    _, h, w, cin = x.shape
+    z = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))) @ kernel.reshape(9, cin).T  # (n, h + 2, w + 2, 9)
+    return sum(z[:, t : t + h, u : u + w, 3 * t + u] for t in range(3) for u in range(3)) + bias[0]
+
+
 class ConvDecoder(nnx.Module):
     """``h (B, k) -> x (B, S, S)``: dense to an ``r0 x r0 x channels[0]`` map, then
     ``len(channels) - 1`` stages of (2x nearest upsampling, 3x3 conv, SiLU), then a 3x3 conv to
@@ -96,7 +111,7 @@ class ConvDecoder(nnx.Module):
         x = nnx.silu(self.dense(h)).reshape(h.shape[0], self.r0, self.r0, self.c0)
         for conv in self.convs:
             x = nnx.silu(_upsample2_conv(conv, x))  # = conv(_upsample2(x)), faster
-        x = self.head(x)[..., 0]
+        x = _conv3x3_one_channel(self.head, x)  # = self.head(x)[..., 0], faster
         return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
 
 
