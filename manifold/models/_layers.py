@@ -81,7 +81,7 @@ def _conv3x3_one_channel(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     pixel, and ``y[i, j] = b + sum_{t, u} z[i + t, j + u, 3t + u]``. Exact up to float rounding.
     XLA:CPU runs the direct convolution with a single output channel slowly (the head conv and
     its transpose were 17 % of a CSGM Adam step in a profile); this form makes the whole step
-    about 10 % faster.
+    7-9 % faster for the shipped VAEs.
     """
     kernel, bias = conv.kernel[...], conv.bias[...]
     _, h, w, cin = x.shape
