@@ -20,13 +20,12 @@ import argparse
 import dataclasses
 import math
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
 from configs.runtime import avoid_xla_cpu_hang
-
+from configs.timing import median_time
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
 from manifold.metrics import psnr, relative_error
@@ -52,16 +51,19 @@ class PruningConfig:
     seed: int = 0
 
 
-SOLVERS = {
-    "lm": dict(method="lm"),
-    "lm, keep": dict(method="lm", keep=True),
-    "lm-broyden": dict(method="lm-broyden"),
-    "lm-broyden, keep": dict(method="lm-broyden", keep=True),
-}
+def solvers(cfg: PruningConfig) -> dict:
+    """``{name: solve_latent options}``; the first, plain ``lm``, is the reference."""
+    prune = dict(keep=cfg.keep, screen_steps=cfg.screen_steps)
+    return {
+        "lm": dict(method="lm"),
+        "lm, keep": dict(method="lm", **prune),
+        "lm-broyden": dict(method="lm-broyden"),
+        "lm-broyden, keep": dict(method="lm-broyden", **prune),
+    }
 
 
 def mri_problems(cfg: PruningConfig, key) -> dict:
-    """``{set name: (G, A, x_true (n, H, W), b (n, ...), lam, metric)}`` on the shipped mri-vae."""
+    """``{set name: (G, A, x_true (n, H, W), b (n, ...), lam, metric, repeats)}`` on the shipped mri-vae."""
     G = load_generator("mri-vae")
     k_mask, k_h, k_x, k_noise = jax.random.split(key, 4)
     A = MRI(masks.random(G.image_shape, cfg.accel, acs=cfg.acs, key=k_mask))
@@ -74,8 +76,8 @@ def mri_problems(cfg: PruningConfig, key) -> dict:
     )
     sigma = float(jnp.mean(jnp.stack([noise_sigma(y, snr_db, where=A.mask) for y in clean])))
     return {
-        f"MRI {cfg.accel:g}x, in-range, noiseless": (G, A, x_in, A(x_in), 1e-6, "psnr"),
-        f"MRI {cfg.accel:g}x, held-out slices, 1% noise": (G, A, x_real, b_real, sigma**2 / 2, "psnr"),
+        f"MRI {cfg.accel:g}x, in-range, noiseless": (G, A, x_in, A(x_in), 1e-6, "psnr", cfg.repeats),
+        f"MRI {cfg.accel:g}x, held-out slices, 1% noise": (G, A, x_real, b_real, sigma**2 / 2, "psnr", cfg.repeats),
     }
 
 
@@ -93,22 +95,14 @@ def eit_problems(cfg: PruningConfig, key) -> dict:
     snr_db = -20.0 * math.log10(cfg.noise)
     b = jnp.stack([gaussian_noise(k, y, snr_db=snr_db) for k, y in zip(jax.random.split(k_noise, cfg.eit_n), clean)])
     lam = float(jnp.mean(jnp.stack([noise_sigma(y, snr_db) for y in clean]) ** 2))
-    return {"EIT, 208 measurements, held-out phantoms, 1% noise": (G, forward, x, b, lam, "relative error")}
+    return {"EIT, 208 measurements, held-out phantoms, 1% noise": (G, forward, x, b, lam, "relative error", cfg.eit_repeats)}
 
 
 def run_solver(G, A, b, lam, opts: dict, cfg: PruningConfig, key, repeats: int) -> tuple[float, jax.Array, float]:
     """``(loss, x, median warm seconds)`` of one problem."""
-    opts = dict(opts)
-    if opts.pop("keep", False):
-        opts |= dict(keep=cfg.keep, screen_steps=cfg.screen_steps)
     solve = lambda: solve_latent(G, A, b, restarts=cfg.restarts, lam=lam, key=key, **opts)  # noqa: E731
-    sol = jax.block_until_ready(solve())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(solve().x)
-        times.append(time.perf_counter() - t0)
-    return float(sol.loss), sol.x, statistics.median(times)
+    sol = jax.block_until_ready(solve())  # compiles
+    return float(sol.loss), sol.x, median_time(lambda: solve().x, repeats, warm_up=False)
 
 
 def main(argv=None):
@@ -127,14 +121,13 @@ def main(argv=None):
         f"{cfg.restarts} restarts; keep {cfg.keep} after {cfg.screen_steps} iterations; warm median of "
         f"{cfg.repeats} (EIT {cfg.eit_repeats}); one core\n"
     )
-    for name, (G, A, x_true, b, lam, metric) in sets.items():
+    for name, (G, A, x_true, b, lam, metric, repeats) in sets.items():
         n = x_true.shape[0]
-        repeats = cfg.eit_repeats if name.startswith("EIT") else cfg.repeats
         score = (lambda x, t: float(psnr(x, t))) if metric == "psnr" else (lambda x, t: float(relative_error(x, t)))
         print(f"{name} ({n} problems, lam {lam:.2g})")
         print(f"  {'solver':<20}{'mean ' + metric:>20}{'worst':>8}{'agrees':>8}{'mean s':>8}")
         reference = None
-        for solver, opts in SOLVERS.items():
+        for solver, opts in solvers(cfg).items():
             rows = [
                 run_solver(G, A, b[i], lam, opts, cfg, jax.random.fold_in(key, 100 + i), repeats) for i in range(n)
             ]

@@ -28,11 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs.timing import median_time
 from manifold.metrics import psnr
 from manifold.models import Generator, ModelConfig, build_model
 from manifold.operators import masks
 from manifold.operators.mri import MRI
 from manifold.solve import solve_latent
+
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
@@ -71,18 +73,6 @@ def load_problem(cfg: BenchConfig) -> tuple[Generator, MRI, jax.Array, jax.Array
     A = MRI(masks.random(G.image_shape, cfg.accel, acs=cfg.acs, key=key_m))
     x_star = G(h_star)
     return G, A, x_star, A(x_star), f"{label}, k={G.latent_dim}, {G.image_shape}"
-
-
-def median_time(fn, repeats: int, *, warm_up: bool = True) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up (compilation) call."""
-    if warm_up:
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def steps_to_final_psnr(G, path, x_star, n_run: int) -> tuple[int, float]:

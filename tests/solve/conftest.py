@@ -12,6 +12,11 @@ SIZE = 16
 K = 6
 
 
+def rel(a, b):
+    """Relative error ``||a - b|| / ||b||``."""
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
 def mlp_generator(key, *, k=K, size=SIZE, hidden=32):
     """A random two-layer MLP ``G: R^k -> [0, 1]^{size x size}`` (smooth, injective in practice)."""
     k1, k2, k3 = jax.random.split(key, 3)

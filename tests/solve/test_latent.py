@@ -1,15 +1,11 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from conftest import K, SIZE, mlp_generator, nonlinear_map
+from conftest import K, SIZE, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
 from manifold.operators.mri import MRI
 from manifold.solve import latent, solve_latent
-
-
-def rel(a, b):
-    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")

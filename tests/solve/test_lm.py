@@ -3,14 +3,10 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from conftest import K
+from conftest import K, rel
 
 from manifold.solve import _optim, solve_latent
 from manifold.solve._problem import residual_fn
-
-
-def rel(a, b):
-    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")

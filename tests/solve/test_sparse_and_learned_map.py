@@ -1,15 +1,11 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from conftest import K, SIZE
+from conftest import K, SIZE, rel
 
 from manifold.operators import masks
 from manifold.operators.mri import MRI
 from manifold.solve import LearnedMap, fit_learned_map, solve_latent, solve_sparse_deviation
-
-
-def rel(a, b):
-    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")
