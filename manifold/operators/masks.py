@@ -5,8 +5,8 @@ is acquired. Lines run along axis 1 (the read-out direction, always fully sample
 undersampling happens along axis 0. The k-space centre (DC) is row ``H // 2``, matching the
 centred FFT of :class:`manifold.operators.MRI`.
 
-* :func:`uniform` — every ``accel``-th line: the zero-filled image is the true image folded
-  ``accel`` times (Poisson summation), the classic aliasing pattern.
+* :func:`uniform` — every ``accel``-th line through the centre line: the zero-filled image is
+  the true image folded ``accel`` times (Poisson summation), the classic aliasing pattern.
 * :func:`random` — ``H / accel`` lines drawn uniformly without replacement.
 * :func:`variable_density` — lines drawn with a probability that decays away from the centre.
 * :func:`with_lines` — add chosen lines to a mask (one extra low-frequency line breaks the
@@ -19,7 +19,8 @@ signal), rows ``H//2 - acs//2, ..., H//2 - acs//2 + acs - 1``.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -89,26 +90,38 @@ def acs_rows(height: int, acs: int) -> np.ndarray:
 
 # -- masks -------------------------------------------------------------------------------------
 def uniform(shape: tuple[int, int], accel: int, *, acs: int = 0, offset: int = 0) -> jax.Array:
-    """Every ``accel``-th phase-encoding line, plus ``acs`` central lines.
+    """Every ``accel``-th phase-encoding line through the k-space centre, plus ``acs`` central lines.
 
-    Rows ``r`` with ``(r - offset) % accel == 0`` are sampled. Without ACS the zero-filled
-    reconstruction is ``(1/accel) sum_j x(r + j H/accel)`` (with phase factors): ``accel``
-    superimposed copies of the image, ``H / accel`` rows apart.
+    Rows ``r`` with ``(r - H//2 - offset) % accel == 0`` are sampled, and the centre (DC) line
+    ``H // 2`` always is: without it the image mean is lost, and for ``accel >= H`` the lattice
+    alone would be one edge row. With ``offset = 0`` and no ACS the zero-filled reconstruction
+    is ``(1/accel) sum_j x(r + j H/accel)`` (with phase factors): ``accel`` superimposed copies
+    of the image, ``H / accel`` rows apart (for ``H`` a multiple of ``accel``).
 
     Args:
       shape: ``(H, W)`` of the k-space (= image) grid.
       accel: integer acceleration factor ``>= 1``.
       acs: number of fully sampled central lines (default 0).
-      offset: index of the first sampled row, in ``[0, accel)``.
+      offset: shift of the sampled lattice from the centre row, in ``[0, accel)``; for
+        ``offset > 0`` the centre line is an extra line off the lattice.
 
     Returns:
       Boolean ``(H, W)`` mask.
+
+    Examples:
+      >>> import numpy as np
+      >>> from manifold.operators import masks
+      >>> np.flatnonzero(masks.uniform((16, 4), 4)[:, 0]).tolist()
+      [0, 4, 8, 12]
+      >>> np.flatnonzero(masks.uniform((16, 4), 100)[:, 0]).tolist()  # only the centre line
+      [8]
     """
     h, w = _check_shape(shape)
     accel = int(_check_accel(accel, integer=True))
     if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or not 0 <= offset < accel:
         raise ValueError(f"offset: expected an int in [0, accel={accel}), got {offset!r}")
-    rows = np.concatenate([np.arange(offset, h, accel), acs_rows(h, acs)]).astype(int)
+    lattice = np.flatnonzero((np.arange(h) - h // 2 - offset) % accel == 0)
+    rows = np.concatenate([lattice, [h // 2], acs_rows(h, acs)]).astype(int)
     return _rows_to_mask(rows, (h, w))
 
 
@@ -157,7 +170,7 @@ def _random_lines(shape, accel, *, acs, key, density) -> jax.Array:
     h, w = _check_shape(shape)
     accel = _check_accel(accel, integer=False)
     centre = acs_rows(h, acs)
-    n_lines = max(int(round(h / accel)), len(centre), 1)
+    n_lines = max(round(h / accel), len(centre), 1)
     others = np.setdiff1d(np.arange(h), centre)
     n_draw = n_lines - len(centre)
     if n_draw > 0:
@@ -168,20 +181,36 @@ def _random_lines(shape, accel, *, acs, key, density) -> jax.Array:
     return _rows_to_mask(np.concatenate([centre, drawn]).astype(int), (h, w))
 
 
-def with_lines(mask: jax.Array, rows: Sequence[int] | int) -> jax.Array:
+def with_lines(mask: jax.Array, rows: Sequence[int] | int, *, allow_sampled: bool = False) -> jax.Array:
     """Return ``mask`` with the phase-encoding lines ``rows`` added (set to ``True``).
 
     Args:
       mask: boolean ``(H, W)`` mask.
-      rows: a row index or a sequence of row indices in ``[0, H)``.
+      rows: a row index or a sequence of distinct row indices in ``[0, H)``.
+      allow_sampled: accept rows that ``mask`` already samples (they are left as they are).
+        Off by default: adding a line that is already there adds nothing, which is almost
+        always a mistake in the row index.
 
     Returns:
       A new boolean ``(H, W)`` mask.
+
+    Raises:
+      ValueError: naming ``rows`` for indices out of range, repeated, or (without
+        ``allow_sampled``) already fully sampled in ``mask``.
     """
     m = np.array(check_mask(mask), dtype=bool)
     idx = np.atleast_1d(np.asarray(rows))
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or np.any((idx < 0) | (idx >= m.shape[0])):
         raise ValueError(f"rows: expected integer row indices in [0, {m.shape[0]}), got {rows!r}")
+    values, counts = np.unique(idx, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"rows: row(s) {values[counts > 1].tolist()} given more than once in {rows!r}")
+    sampled = idx[np.all(m[idx], axis=1)]
+    if sampled.size and not allow_sampled:
+        raise ValueError(
+            f"rows: row(s) {sampled.tolist()} are already sampled in mask, so adding them changes nothing "
+            "(pass allow_sampled=True to accept this)"
+        )
     m[idx, :] = True
     return jnp.asarray(m)
 

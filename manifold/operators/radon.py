@@ -87,12 +87,12 @@ class Radon(LinearOperator):
         Batches go through one gather per angle with the batch as the contiguous trailing axis
         (faster than ``vmap`` of the single-image forward, which fetches each index per image).
         """
-        x = check_array(x, "x", shape=self.in_shape)
+        x = self.check_input(x)
         return _unbatch(_project(_batch(x, self.in_shape), self.angles), x.shape[:-2], self.out_shape)
 
     def adjoint(self, y: jax.Array) -> jax.Array:
-        """Apply ``A^H = A^T`` (the exact transpose) to ``y`` of shape ``(*batch, n_angles, n)``."""
-        y = check_array(y, "y", shape=self.out_shape)
+        """Apply ``A^H = A^T`` (the exact transpose) to real ``y`` of shape ``(*batch, n_angles, n)``."""
+        y = self.check_output(y, "y")
         return _unbatch(_backproject(_batch(y, self.out_shape), self.angles), y.shape[:-2], self.in_shape)
 
     def _forward(self, x):

@@ -1,5 +1,7 @@
 """Bad input raises ValueError/TypeError naming the argument and what was expected."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,14 +32,59 @@ FULL = np.ones((8, 8), bool)
 def test_operator_inputs(op):
     with pytest.raises(ValueError, match=r"x: expected shape \(8, 8\)"):
         op(np.zeros((8, 7), np.float32))
-    with pytest.raises(ValueError, match="x: expected a floating or complex array, got dtype int"):
+    with pytest.raises(ValueError, match=r"x: expected shape \(8, 8\).* of dtype .*got shape \(8, 8\) of dtype int32"):
         op(np.zeros((8, 8), np.int32))
     with pytest.raises(ValueError, match="x: contains NaN"):
         op(np.full((8, 8), np.nan, np.float32))
-    with pytest.raises(ValueError, match="y: expected shape"):
-        op.adjoint(np.zeros((3,), np.float32))
+    with pytest.raises(ValueError, match=r"y: expected a (real|complex) array of shape"):
+        op.adjoint(np.zeros((3,), op.out_dtype))
     with pytest.raises(ValueError, match="y: contains NaN"):
-        op.pinv(np.full(op.out_shape, np.inf, np.float32))
+        op.pinv(np.full(op.out_shape, np.inf, op.out_dtype))
+
+
+REAL_OPS = [Inpaint(FULL), Denoise((8, 8)), Radon(8, [0.0, 90.0]), GaussianCS(5, (8, 8), key=KEY)]
+
+
+@pytest.mark.parametrize("op", REAL_OPS, ids=lambda op: type(op).__name__)
+def test_complex_data_for_a_real_operator_raises(op):
+    b = jnp.ones(op.out_shape, jnp.complex64)
+    expected = rf"b: expected a real array of shape {re.escape(str(op.out_shape))}.*got complex64"
+    with pytest.raises(ValueError, match=expected):
+        op.check_output(b)
+    with pytest.raises(ValueError, match="y: expected a real array"):
+        op.adjoint(b)
+    with pytest.raises(ValueError, match="y: expected a real array"):
+        op.pinv(b)
+    assert op.check_output(jnp.ones((2, *op.out_shape))).shape == (2, *op.out_shape)  # real data pass
+
+
+@pytest.mark.parametrize("op", [MRI(FULL), MultiCoilMRI(FULL, simulated_coil_maps((8, 8), 2))], ids=lambda op: type(op).__name__)
+def test_real_data_for_a_complex_operator_raises(op):
+    x = jax.random.normal(KEY, (8, 8))
+    b = op(x)
+    with pytest.raises(ValueError, match=r"b: expected a complex array of shape .* not \|b\|"):
+        op.check_output(jnp.abs(b))
+    with pytest.raises(ValueError, match="y: expected a complex array"):
+        op.pinv(jnp.abs(b))
+    with pytest.raises(ValueError, match="y: expected a complex array"):
+        op.adjoint(b.real)
+    with pytest.raises(ValueError, match=r"data: expected a complex array of shape"):
+        op.check_output(b[..., :4], name="data")
+    np.testing.assert_array_equal(op.check_output(b), b)
+    # complex images are the operator's own domain; a real image is promoted
+    assert op.check_input(x + 0j).dtype == jnp.complex64 and op.check_input(x).dtype == jnp.float32
+
+
+def test_check_output_inside_jit_checks_kind_but_not_values():
+    A = MRI(FULL)
+
+    @jax.jit
+    def f(b):
+        return A.pinv(b)
+
+    with pytest.raises(ValueError, match="y: expected a complex array"):
+        f(jnp.ones((8, 8)))
+    assert bool(jnp.all(jnp.isnan(f(jnp.full((8, 8), jnp.nan, jnp.complex64)))))  # values: traced, unchecked
 
 
 @pytest.mark.parametrize("make", [MRI, Inpaint, lambda m: MultiCoilMRI(m, simulated_coil_maps((8, 8), 2))])

@@ -18,7 +18,8 @@ def _rows(mask):
 
 def test_uniform():
     np.testing.assert_array_equal(_rows(masks.uniform((H, W), 4)), np.arange(0, H, 4))
-    np.testing.assert_array_equal(_rows(masks.uniform((H, W), 4, offset=1)), np.arange(1, H, 4))
+    # offset shifts the lattice off the centre; the centre line H // 2 = 16 stays sampled
+    np.testing.assert_array_equal(_rows(masks.uniform((H, W), 4, offset=1)), np.union1d(np.arange(1, H, 4), [16]))
     rows = _rows(masks.uniform((H, W), 4, acs=6))
     np.testing.assert_array_equal(rows, np.union1d(np.arange(0, H, 4), np.arange(H // 2 - 3, H // 2 + 3)))
     assert masks.sampling_ratio(masks.uniform((H, W), 4)) == pytest.approx(0.25)
@@ -44,6 +45,31 @@ def test_variable_density_prefers_low_frequencies():
         return counts[H // 4 : 3 * H // 4].sum() / counts.sum()
 
     assert central_fraction(masks.variable_density) > central_fraction(masks.random) + 0.1
+
+
+@pytest.mark.parametrize("accel", [3, 5, 7, 31, 32, 100])
+def test_uniform_always_samples_the_centre_line(accel):
+    rows = _rows(masks.uniform((H, W), accel))
+    assert H // 2 in rows.tolist()
+    np.testing.assert_array_equal(np.diff(rows) % accel, 0)  # one lattice through the centre
+    assert len(rows) == len(range(H // 2 % accel, H, accel))
+    if accel >= H:
+        np.testing.assert_array_equal(rows, [H // 2])  # not the edge row 0
+
+
+def test_uniform_odd_height_centre():
+    m = masks.uniform((15, 4), 4)
+    np.testing.assert_array_equal(np.flatnonzero(np.asarray(m)[:, 0]), [3, 7, 11])
+
+
+def test_with_lines_rejects_rows_already_sampled():
+    base = masks.uniform((H, W), 4)
+    with pytest.raises(ValueError, match=r"rows: row\(s\) \[16\] are already sampled in mask"):
+        masks.with_lines(base, [17, 16])
+    with pytest.raises(ValueError, match=r"rows: row\(s\) \[3\] given more than once"):
+        masks.with_lines(base, [3, 3])
+    same = masks.with_lines(base, [16, 17], allow_sampled=True)
+    np.testing.assert_array_equal(_rows(same), np.union1d(np.arange(0, H, 4), [17]))
 
 
 def test_with_lines_adds_rows_without_mutating():

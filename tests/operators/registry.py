@@ -1,5 +1,8 @@
 """Small example instances of every operator, the single registry the property tests run over.
 
+It lives with the tests, not in the library: it builds an EIT operator, and ``manifold.eit``
+builds on ``manifold.operators``, so a library registry would point an import upwards.
+
 Each entry maps a name to an :class:`OperatorExample`: a factory ``make(key) -> LinearOperator``
 building a small instance (sizes ≤ 32, so ``matrix()`` and CG pseudo-inverses are cheap) and the
 facts the tests need about it. To register a new operator, add one entry to
@@ -10,17 +13,24 @@ entry.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.operators import masks
-from manifold.operators._base import LinearOperator
-from manifold.operators.mri import MRI, MultiCoilMRI, simulated_coil_maps
-from manifold.operators.radon import Radon
-from manifold.operators.simple import Denoise, GaussianCS, Inpaint
+from manifold.eit import EITModel
+from manifold.operators import (
+    MRI,
+    Denoise,
+    GaussianCS,
+    Inpaint,
+    LinearOperator,
+    MultiCoilMRI,
+    Radon,
+    masks,
+    simulated_coil_maps,
+)
 
 __all__ = ["OperatorExample", "example_operators"]
 
@@ -43,8 +53,6 @@ def _random_pixels(key, shape, fraction):
 
 
 def _eit_linearized(key):
-    from manifold.eit import EITModel  # manifold.eit builds on manifold.operators: import lazily
-
     return EITModel(16, image_size=16, mesh="disk", h_electrode=0.1, h_max=0.3).linearized()
 
 
