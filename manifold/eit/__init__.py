@@ -9,17 +9,20 @@ Example::
     sigma = model.conductivity(delta)                # 1 + delta inside the body
     v = model.forward(sigma)                         # (208,) boundary voltages
     A = model.linearized()                           # Δv ≈ A(Δσ), a LinearOperator
+    F = model.difference_map()                       # δ -> Δv, the nonlinear ForwardMap
 """
 
 from manifold.eit.fem import FEM, local_stiffness
 from manifold.eit.image_map import ImageMeshMap, body_mask
 from manifold.eit.mesh import EITMesh, disk_mesh, mesh_from_arrays, thorax_mesh
-from manifold.eit.model import EITLinearized, EITModel
+from manifold.eit.model import EITAbsoluteMap, EITDifferenceMap, EITLinearized, EITModel
 from manifold.eit.protocol import Protocol
 from manifold.eit.reconstruct import gauss_newton, one_step_tikhonov
 
 __all__ = [
     "FEM",
+    "EITAbsoluteMap",
+    "EITDifferenceMap",
     "EITLinearized",
     "EITMesh",
     "EITModel",

@@ -165,7 +165,9 @@ class FEM:
         if not jnp.issubdtype(sigma.dtype, jnp.floating):
             raise ValueError(f"{name}: expected a real floating array, got dtype {sigma.dtype}")
         if sigma.ndim == 0 or sigma.shape[-1] != self.mesh.n_elements:
-            raise ValueError(f"{name}: expected shape (..., {self.mesh.n_elements}) (one value per element), got {sigma.shape}")
+            raise ValueError(
+                f"{name}: expected shape (..., {self.mesh.n_elements}) (one value per element), got {sigma.shape}"
+            )
         if not isinstance(sigma, jax.core.Tracer):
             if not bool(jnp.all(jnp.isfinite(sigma))):
                 raise ValueError(f"{name}: conductivity contains NaN or infinite values")
@@ -269,12 +271,19 @@ class FEM:
         data = self._data(sigma, fixed=True)
         if self.solver == "dense":
             factors = jax.scipy.linalg.cho_factor(self._dense(jax.lax.stop_gradient(data)), lower=True)
-            apply = lambda b: jax.scipy.linalg.cho_solve(factors, b)  # noqa: E731
+
+            def apply(_, b):
+                return jax.scipy.linalg.cho_solve(factors, b)
         else:
             factors = self._schur.factor(jax.lax.stop_gradient(data))
-            apply = lambda b: self._schur.apply(factors, b)  # noqa: E731
-        matvec = lambda x: self._matvec(data, x)  # noqa: E731
-        return jax.lax.custom_linear_solve(matvec, rhs, lambda _, b: apply(b), symmetric=True)
+
+            def apply(_, b):
+                return self._schur.apply(factors, b)
+
+        def matvec(x):
+            return self._matvec(data, x)
+
+        return jax.lax.custom_linear_solve(matvec, rhs, apply, symmetric=True)
 
     def _readout_solve(self, sigma: jax.Array, currents: np.ndarray) -> jax.Array:
         """Electrode potentials ``(k, L)`` for electrode currents ``(k, L)``."""

@@ -125,7 +125,8 @@ class ImageMeshMap:
         """Element values ``(..., n_elements)`` of images ``(..., H, W)`` (``P @ image.ravel()``)."""
         image = jnp.asarray(image)
         if image.ndim < 2 or image.shape[-2:] != self.image_shape:
-            raise ValueError(f"image: expected shape (..., {self.image_shape[0]}, {self.image_shape[1]}), got {image.shape}")
+            h, w = self.image_shape
+            raise ValueError(f"image: expected shape (..., {h}, {w}), got {image.shape}")
         flat = image.reshape(image.shape[:-2] + (-1,))
         vals = _lead(self._vals, flat) * flat[..., self._cols]
         out = jnp.zeros(flat.shape[:-1] + (self.mesh.n_elements,), flat.dtype)

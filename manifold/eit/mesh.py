@@ -231,7 +231,7 @@ def _star_mesh(
         t = np.linspace(0.0, gap, 257)
         inv_h = 1.0 / np.minimum(h_max, h_el + grading * np.minimum(t, gap - t))
         cum = np.concatenate([[0.0], np.cumsum(0.5 * (inv_h[1:] + inv_h[:-1]) * np.diff(t))])
-        n_gap = max(1, int(round(cum[-1])))
+        n_gap = max(1, round(cum[-1]))
         s_gap = np.interp(np.arange(1, n_gap) * cum[-1] / n_gap, cum, t)
         boundary_s.extend(start + width + s_gap)
     boundary = point_at(np.asarray(boundary_s))
@@ -258,7 +258,7 @@ def _star_mesh(
         inv_h = 1.0 / size(pts)
         seg = np.linalg.norm(np.diff(np.concatenate([pts, pts[:1]]), axis=0), axis=1)
         cum = np.concatenate([[0.0], np.cumsum(seg * inv_h)])
-        n_layer = max(3, int(round(cum[-1])))
+        n_layer = max(3, round(cum[-1]))
         offset = 0.5 * (len(layers) % 2)  # stagger consecutive layers
         s_layer = np.interp((np.arange(n_layer) + offset) * cum[-1] / n_layer, cum, np.append(sample, perimeter))
         layers.append(point_at(s_layer, scale))

@@ -5,9 +5,17 @@ outside the body are ignored. The reference body has conductivity 1; the phantom
 :mod:`manifold.data` are conductivity *changes* ``δ``, turned into conductivities by
 :meth:`EITModel.conductivity`, ``σ = max(1 + δ, floor)``.
 
-The model is ``v = F(σ) = V(P σ)`` with the image-to-element map ``P`` (:class:`ImageMeshMap`)
-and the FEM forward ``V`` (:class:`FEM`). Difference imaging linearises it at a reference
-``σ_0``: ``Δv = F(σ) - F(σ_0) ≈ J Δσ`` with ``J = ∂F/∂σ(σ_0)`` of shape ``(n_meas, H*W)``.
+The model is ``v = F(σ) = V(P max(σ, σ_min))`` with the image-to-element map ``P``
+(:class:`ImageMeshMap`), the FEM forward ``V`` (:class:`FEM`) and the positivity floor
+``σ_min = EITModel.min_conductivity``. Outside ``jit`` a conductivity below ``σ_min`` raises;
+inside ``jit`` (where values cannot be checked) it is raised to ``σ_min``, so a traced call never
+returns the NaN of a failed Cholesky factorisation. Difference imaging linearises ``F`` at a
+reference ``σ_0``: ``Δv = F(σ) - F(σ_0) ≈ J Δσ`` with ``J = ∂F/∂σ(σ_0)`` of shape
+``(n_meas, H*W)``.
+
+For solvers the model hands out its nonlinear maps of change images ``δ`` as
+:class:`~manifold.operators.ForwardMap` pytrees (:meth:`EITModel.difference_map`,
+:meth:`EITModel.absolute_map`), so a jit-compiled solver taking them as arguments compiles once.
 """
 
 from __future__ import annotations
@@ -20,9 +28,9 @@ from manifold.eit.fem import FEM, _batched, _JitPair
 from manifold.eit.image_map import ImageMeshMap
 from manifold.eit.mesh import EITMesh, disk_mesh, thorax_mesh
 from manifold.eit.protocol import Protocol
-from manifold.operators import LinearOperator, check_array
+from manifold.operators import ForwardMap, LinearOperator, check_array
 
-__all__ = ["EITLinearized", "EITModel"]
+__all__ = ["EITAbsoluteMap", "EITDifferenceMap", "EITLinearized", "EITModel"]
 
 
 class EITLinearized(LinearOperator):
@@ -55,11 +63,18 @@ class EITLinearized(LinearOperator):
 
 
 class EITModel:
-    """2-D EIT of ``image_size x image_size`` conductivity images.
+    r"""2-D EIT of ``image_size x image_size`` conductivity images.
+
+    Forward model: with the element conductivities ``s = P max(σ, σ_min)`` of an image ``σ``,
+    the electrode voltages of excitation ``i`` solve the FEM system ``A(s) x_i = R I_i`` and
+    measurement ``k`` is ``v_k = p_k^T R^T x_{i_k}`` (see :class:`FEM`). Change images ``δ``
+    (the phantoms and generators of this package) enter through
+    ``σ(δ) = max(background + δ, floor · background)`` (:meth:`conductivity`).
 
     Args:
-      n_electrodes: number of equally spaced electrodes (electrode 0 anterior, at θ = π/2,
-        then counter-clockwise).
+      n_electrodes: number of electrodes, spaced equally by arc length along the boundary
+        (electrode 0 anterior, at θ = π/2, then counter-clockwise); on the thorax outline this
+        is not equal spacing in angle, see :attr:`electrode_positions`.
       image_size: image side ``H = W``.
       mesh: ``"thorax"`` (the outline of :mod:`manifold.thorax`), ``"disk"`` (the unit disk) or
         an :class:`EITMesh`.
@@ -68,9 +83,33 @@ class EITModel:
       protocol: ``"adjacent"``, ``"opposite"`` or a :class:`Protocol`.
       electrode_width, h_electrode, h_max: mesher options (:func:`thorax_mesh`).
       background: conductivity of the reference body (the ``1`` of ``σ = 1 + δ``).
+      min_conductivity: the positivity floor ``σ_min`` of the model (default
+        ``1e-3 * background``): conductivities below it raise outside ``jit`` and are raised to
+        it inside ``jit``.
 
     Raises:
       ValueError: naming the argument, e.g. when the electrodes do not fit on the mesh.
+
+    Examples:
+      A coarse disk model (16 electrodes, adjacent protocol: 16 x 13 = 208 measurements):
+
+      >>> import jax.numpy as jnp
+      >>> from manifold.eit import EITModel
+      >>> model = EITModel(16, image_size=16, mesh="disk", h_electrode=0.1, h_max=0.3)
+      >>> model.n_meas, model.electrode_positions.shape
+      (208, (16, 2))
+      >>> model.electrode_positions[0].round(6).tolist()  # electrode 0: anterior, (0, 1)
+      [0.0, 1.0]
+      >>> delta = jnp.zeros((16, 16)).at[4:8, 4:8].set(0.1)  # a more conductive block
+      >>> F = model.difference_map()  # δ -> F(σ(δ)) - F(σ_ref), a ForwardMap pytree
+      >>> dv = F(delta)
+      >>> dv.shape
+      (208,)
+      >>> bool(jnp.allclose(dv, model.difference(model.conductivity(delta)), rtol=1e-5, atol=1e-7))
+      True
+      >>> J = model.linearized()  # the LinearOperator Δσ -> J Δσ at σ_ref = 1
+      >>> float(jnp.linalg.norm(J(delta) - dv) / jnp.linalg.norm(dv)) < 0.1  # error O(|δ|)
+      True
     """
 
     def __init__(
@@ -86,6 +125,7 @@ class EITModel:
         h_electrode: float = 0.02,
         h_max: float = 0.08,
         background: float = 1.0,
+        min_conductivity: float | None = None,
     ):
         if isinstance(mesh, str):
             builders = {"thorax": thorax_mesh, "disk": disk_mesh}
@@ -105,6 +145,13 @@ class EITModel:
             protocol = makers[protocol](n_electrodes)
         if not (np.isfinite(background) and background > 0):
             raise ValueError(f"background: expected a positive conductivity, got {background!r}")
+        if min_conductivity is None:
+            min_conductivity = 1e-3 * float(background)
+        if not (np.isfinite(min_conductivity) and 0 < min_conductivity <= background):
+            raise ValueError(
+                f"min_conductivity: expected a positive number <= background = {background}, got {min_conductivity!r}"
+            )
+        self.min_conductivity = float(min_conductivity)
         self.mesh = mesh
         self.fem = FEM(mesh, protocol, model=model, contact_impedance=contact_impedance)
         self.protocol = self.fem.protocol
@@ -121,11 +168,26 @@ class EITModel:
     def n_meas(self) -> int:
         return self.protocol.n_meas
 
+    @property
+    def electrode_positions(self) -> np.ndarray:
+        """``(n_electrodes, 2)`` float64 coordinates ``(x, y)`` of the electrode centres.
+
+        In the ``[-1, 1]^2`` frame of the images (``x`` to the right, ``y`` up, so image row 0
+        is ``y = 1``, anterior). Electrode ``l`` is centred at arc length ``l P / L`` from the
+        anterior point (``P`` the perimeter, ``L`` the electrode count), counter-clockwise.
+        """
+        return self.mesh.nodes[self.mesh.electrode_centres].copy()
+
     # -- images -------------------------------------------------------------------------------
     def conductivity(self, delta: jax.Array, *, floor: float = 0.05) -> jax.Array:
         """Conductivity ``σ = max(background + δ, floor * background)`` inside the body,
         ``background`` outside, of a change image ``δ`` ``(..., H, W)``."""
         delta = check_array(delta, "delta", shape=self.image_shape)
+        if jnp.iscomplexobj(delta):
+            raise ValueError(f"delta: expected a real image, got dtype {delta.dtype}")
+        return self._conductivity(delta, _check_floor(floor))
+
+    def _conductivity(self, delta: jax.Array, floor: float) -> jax.Array:
         sigma = jnp.maximum(self.background + delta, floor * self.background)
         return jnp.where(self.mask, sigma, jnp.asarray(self.background, sigma.dtype))
 
@@ -135,7 +197,9 @@ class EITModel:
 
     def check_conductivity(self, sigma: jax.Array, name: str = "sigma") -> jax.Array:
         """Validate conductivity images ``(..., H, W)``: real floating, and (when concrete)
-        finite and positive inside the body. Values outside the body are not checked.
+        finite and at least :attr:`min_conductivity` inside the body. Values outside the body
+        are not checked. Traced values (inside ``jit``) cannot be checked; the forward maps
+        raise them to :attr:`min_conductivity` instead.
 
         Raises:
           ValueError: naming ``name`` and what was expected.
@@ -144,28 +208,42 @@ class EITModel:
         if not jnp.issubdtype(sigma.dtype, jnp.floating):
             raise ValueError(f"{name}: expected a real floating image, got dtype {sigma.dtype}")
         if sigma.ndim < 2 or sigma.shape[-2:] != self.image_shape:
-            raise ValueError(f"{name}: expected an image of shape (..., {self.image_shape[0]}, {self.image_shape[1]}), got {sigma.shape}")
+            h, w = self.image_shape
+            raise ValueError(f"{name}: expected an image of shape (..., {h}, {w}), got {sigma.shape}")
         if not isinstance(sigma, jax.core.Tracer):
             inside = sigma[..., self.map.mask]
             if not bool(jnp.all(jnp.isfinite(inside))):
                 raise ValueError(f"{name}: conductivity contains NaN or infinite values inside the body")
-            if not bool(jnp.all(inside > 0)):
-                raise ValueError(f"{name}: conductivity must be positive inside the body, got min {float(inside.min()):.3g}")
+            if not bool(jnp.all(inside >= self.min_conductivity)):
+                raise ValueError(
+                    f"{name}: conductivity must be positive, at least min_conductivity = {self.min_conductivity:.3g}, "
+                    f"inside the body, got min {float(inside.min()):.3g}"
+                )
         return sigma
 
     # -- forward model ------------------------------------------------------------------------
+    def _clip(self, sigma: jax.Array) -> jax.Array:
+        """``max(σ, σ_min)``: a no-op for checked input, the NaN guard for traced input."""
+        return jnp.maximum(sigma, jnp.asarray(self.min_conductivity, sigma.dtype))
+
     def _forward_image(self, sigma: jax.Array) -> jax.Array:
-        return self.fem._forward(self.map.to_mesh(sigma))
+        return self.fem._forward(self.map.to_mesh(self._clip(sigma)))
 
     def _difference_image(self, sigma: jax.Array, sigma_ref: jax.Array) -> jax.Array:
+        sigma, sigma_ref = self._clip(sigma), self._clip(sigma_ref)
         return self.fem._difference(self.map.to_mesh(sigma_ref), self.map.to_mesh(sigma - sigma_ref))
 
     def _jacobian_image(self, sigma: jax.Array) -> jax.Array:
-        jac = self.fem._jacobian(self.map.to_mesh(sigma))  # (n_meas, n_elements)
+        jac = self.fem._jacobian(self.map.to_mesh(self._clip(sigma)))  # (n_meas, n_elements)
         return self.map.to_mesh_transpose(jac).reshape(jac.shape[0], -1)
 
     def forward(self, sigma: jax.Array) -> jax.Array:
-        """Boundary voltages ``(..., n_meas)`` of conductivity images ``(..., H, W)``."""
+        """Boundary voltages ``(..., n_meas)`` of conductivity images ``(..., H, W)``.
+
+        Raises:
+          ValueError: for a concrete ``sigma`` with NaN, or values below :attr:`min_conductivity`,
+            inside the body. Under ``jit`` such values are raised to :attr:`min_conductivity`.
+        """
         return _batched(self._forward, self.check_conductivity(sigma), 2)
 
     def __call__(self, sigma: jax.Array) -> jax.Array:
@@ -199,6 +277,42 @@ class EITModel:
         out = self._difference_batch(sigma.reshape((-1, *self.image_shape)), sigma_ref)
         return out.reshape(sigma.shape[:-2] + out.shape[1:])
 
+    def difference_map(self, *, sigma_ref: jax.Array | None = None, floor: float = 0.05) -> EITDifferenceMap:
+        """The nonlinear difference map of change images as a :class:`ForwardMap`.
+
+        ``D(δ) = F(σ(δ)) - F(σ_ref)`` with ``σ(δ) = max(background + δ, floor · background)``
+        (:meth:`conductivity`), computed without cancellation (:meth:`difference`); ``δ`` of
+        shape ``(H, W)`` or ``(*batch, H, W)``, ``D(δ)`` of shape ``(n_meas,)`` (batched).
+
+        Args:
+          sigma_ref: reference conductivity image ``(H, W)`` (default: the homogeneous
+            ``background``), a pytree leaf of the map.
+          floor: the relative conductivity floor of :meth:`conductivity`.
+
+        Returns:
+          An :class:`EITDifferenceMap`; two maps of this model with the same ``floor`` share
+          one compiled solver (``sigma_ref`` is an array argument, not a constant).
+        """
+        sigma_ref = self.reference() if sigma_ref is None else sigma_ref
+        sigma_ref = self.check_conductivity(sigma_ref, "sigma_ref")
+        if sigma_ref.ndim != 2:
+            raise ValueError(f"sigma_ref: expected one image of shape {self.image_shape}, got {sigma_ref.shape}")
+        return EITDifferenceMap(self, sigma_ref.astype(jnp.float32), _check_floor(floor))
+
+    def absolute_map(self, *, floor: float = 0.05) -> EITAbsoluteMap:
+        """The nonlinear absolute map of change images as a :class:`ForwardMap`.
+
+        ``F_abs(δ) = F(σ(δ))``, the boundary voltages of ``σ(δ) = max(background + δ,
+        floor · background)``; ``δ`` of shape ``(H, W)`` or batched, output ``(n_meas,)``.
+
+        Args:
+          floor: the relative conductivity floor of :meth:`conductivity`.
+
+        Returns:
+          An :class:`EITAbsoluteMap`.
+        """
+        return EITAbsoluteMap(self, _check_floor(floor))
+
     @staticmethod
     def add_noise(key: jax.Array, v: jax.Array, *, snr_db: float) -> jax.Array:
         """``v + ε`` with white Gaussian ``ε`` at the signal-to-noise ratio ``snr_db``:
@@ -222,3 +336,53 @@ class EITModel:
             f"EITModel(mesh={self.mesh!r}, model={self.fem.model!r}, protocol={self.protocol!r}, "
             f"image_shape={self.image_shape})"
         )
+
+
+def _check_floor(floor) -> float:
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.integer, np.floating)):
+        raise TypeError(f"floor: expected a number in (0, 1], got {floor!r}")
+    if not (np.isfinite(floor) and 0 < floor <= 1):
+        raise ValueError(f"floor: expected a relative conductivity floor in (0, 1], got {floor!r}")
+    return float(floor)
+
+
+class EITDifferenceMap(ForwardMap):
+    """``δ (H, W) -> F(σ(δ)) - F(σ_ref) (n_meas,)``, made by :meth:`EITModel.difference_map`.
+
+    A pytree: ``sigma_ref`` is a leaf; the model and ``floor`` are static.
+
+    Attributes:
+      model: the :class:`EITModel`.
+      sigma_ref: reference conductivity image ``(H, W)``.
+      floor: relative conductivity floor of ``σ(δ) = max(background + δ, floor · background)``.
+    """
+
+    def __init__(self, model: EITModel, sigma_ref: jax.Array, floor: float):
+        self.model = model
+        self.sigma_ref = sigma_ref
+        self.floor = floor
+        self.in_shape = tuple(model.image_shape)
+        self.out_shape = (model.n_meas,)
+        self.dtype = jnp.float32
+
+    def _forward(self, delta):
+        return self.model._difference_image(self.model._conductivity(delta, self.floor), self.sigma_ref)
+
+
+class EITAbsoluteMap(ForwardMap):
+    """``δ (H, W) -> F(σ(δ)) (n_meas,)``, made by :meth:`EITModel.absolute_map`.
+
+    Attributes:
+      model: the :class:`EITModel` (static).
+      floor: relative conductivity floor of ``σ(δ)`` (static).
+    """
+
+    def __init__(self, model: EITModel, floor: float):
+        self.model = model
+        self.floor = floor
+        self.in_shape = tuple(model.image_shape)
+        self.out_shape = (model.n_meas,)
+        self.dtype = jnp.float32
+
+    def _forward(self, delta):
+        return self.model._forward_image(self.model._conductivity(delta, self.floor))

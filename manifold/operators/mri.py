@@ -70,6 +70,30 @@ class MRI(LinearOperator):
       mask: the boolean mask (a pytree leaf).
       in_shape, out_shape: both ``(H, W)``; unsampled k-space entries are zero.
       dtype: ``complex64``; real images are accepted and promoted.
+      out_dtype: ``complex64``: data ``b`` passed to :meth:`pinv`, :meth:`adjoint` or a solver must
+        be complex (a real ``|b|`` raises, see :meth:`check_output`).
+
+    Examples:
+      Every second line of an 8 x 8 k-space (rows 0, 2, 4, 6; the centre row 4 included):
+
+      >>> import jax, jax.numpy as jnp
+      >>> from manifold.operators import MRI, masks
+      >>> A = MRI(masks.uniform((8, 8), 2))
+      >>> x = jax.random.uniform(jax.random.key(0), (8, 8))
+      >>> b = A(x)
+      >>> b.shape, b.dtype
+      ((8, 8), dtype('complex64'))
+      >>> bool(jnp.all(b[1] == 0))  # unsampled lines are zero
+      True
+      >>> x_zf = A.pinv(b)  # zero-filled reconstruction: x folded twice, A x_zf = b
+      >>> bool(jnp.allclose(A(x_zf), b, atol=1e-5))
+      True
+      >>> A(jnp.stack([x, x])).shape  # leading batch axes
+      (2, 8, 8)
+      >>> A.pinv(jnp.abs(b))  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      ValueError: y: expected a complex array of shape (8, 8) ... not |b| or b.real)
     """
 
     def __init__(self, mask: jax.Array):

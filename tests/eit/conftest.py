@@ -4,7 +4,7 @@ import pytest
 
 from manifold.eit import EITModel, disk_mesh, thorax_mesh
 
-COARSE = dict(h_electrode=0.05, h_max=0.2)
+COARSE = {"h_electrode": 0.05, "h_max": 0.2}
 
 
 @pytest.fixture(scope="session")

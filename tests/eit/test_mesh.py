@@ -20,7 +20,8 @@ def test_default_mesh_size_orientation_and_quality(builder):
     assert len(np.unique(mesh.triangles)) == mesh.n_nodes
     p = mesh.nodes[mesh.triangles]
     e = np.roll(p, -1, axis=1) - p
-    cos = -np.sum(e * np.roll(e, 1, axis=1), -1) / (np.linalg.norm(e, axis=-1) * np.linalg.norm(np.roll(e, 1, axis=1), axis=-1))
+    prev = np.roll(e, 1, axis=1)
+    cos = -np.sum(e * prev, -1) / (np.linalg.norm(e, axis=-1) * np.linalg.norm(prev, axis=-1))
     assert np.degrees(np.arccos(cos)).min() > 15.0
 
 

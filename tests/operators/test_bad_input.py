@@ -58,7 +58,9 @@ def test_complex_data_for_a_real_operator_raises(op):
     assert op.check_output(jnp.ones((2, *op.out_shape))).shape == (2, *op.out_shape)  # real data pass
 
 
-@pytest.mark.parametrize("op", [MRI(FULL), MultiCoilMRI(FULL, simulated_coil_maps((8, 8), 2))], ids=lambda op: type(op).__name__)
+@pytest.mark.parametrize(
+    "op", [MRI(FULL), MultiCoilMRI(FULL, simulated_coil_maps((8, 8), 2))], ids=lambda op: type(op).__name__
+)
 def test_real_data_for_a_complex_operator_raises(op):
     x = jax.random.normal(KEY, (8, 8))
     b = op(x)

@@ -102,7 +102,9 @@ def test_new_instance_does_not_recompile():
 
 def test_forward_map_input_validation():
     F = Cube(3, 2.0)
-    with pytest.raises(ValueError, match=r"x: expected shape \(3,\) or \(batch, \*\(3,\)\) of dtype float32, got shape \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"x: expected shape \(3,\) or \(batch, \*\(3,\)\) of dtype float32, got shape \(4,\)"
+    ):
         F(jnp.ones(4))
     with pytest.raises(ValueError, match="x: expected a real array .* for Cube, got complex"):
         F(jnp.ones(3, jnp.complex64))  # a nonlinear real map has no complex extension
@@ -113,7 +115,9 @@ def test_forward_map_input_validation():
 
 
 def test_declared_out_shape_is_checked_at_construction():
-    with pytest.raises(ValueError, match=r"WrongShape: _forward returns shape \(4,\) .* out_shape is declared as \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"WrongShape: _forward returns shape \(4,\) .* out_shape is declared as \(3,\)"
+    ):
         WrongShape()
 
 
