@@ -1,19 +1,21 @@
 """Loading generators from disk: shipped models by name, exported directories and training runs.
 
-Two on-disk layouts are understood:
+Two on-disk layouts are understood (both described in :mod:`manifold.models.checkpoint`):
 
 * an **exported generator** (what ``checkpoints/<name>/`` holds): ``model_card.json`` (the
-  architecture under ``"model"``, the SHA-256 of every weight file, plus data, steps, wall time,
-  machine and held-out error) and ``params/``, an Orbax checkpoint of the network weights (the
-  generator only, for a GAN);
-* a **training workdir** written by :func:`manifold.train.train`: ``checkpoints/<step>/`` with
-  ``model``, ``optimizer`` and ``meta`` items; the latest step is loaded.
+  architecture under ``"model"``, the SHA-256 of every weight file, the digest binding the two,
+  plus data, steps, wall time, machine and held-out error) and ``params/``, an Orbax checkpoint
+  of the network weights (the generator only, for a GAN);
+* a **checkpoint store**, e.g. the ``checkpoints/`` of a training workdir written by
+  :func:`manifold.train.train`: ``<step>/`` with ``model``, ``optimizer`` and ``meta`` items;
+  the latest step is loaded.
 
 The architecture is read from the JSON first and compared with what the caller asked for, so a
 checkpoint of another architecture or latent size fails with an error naming both, before any
-weights are read. Weight files are checked against their recorded SHA-256 and Orbax restores
-into abstract arrays of the expected shapes, so corrupt or partial weights fail with a clear
-:class:`ValueError` too. Loading never writes to disk.
+weights are read. Then everything the files claim is verified before the generator is built:
+the weights against their recorded SHA-256, the stored array shapes against the architecture,
+and the architecture against the digest that binds it to the weights (an edited ``output``
+changes no shape). Failures are :class:`ValueError` naming the file. Loading never writes to disk.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from flax import nnx
 
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator
-from manifold.models._nets import GAN, _Method, build_model
+from manifold.models._nets import _Method, build_model
+from manifold.models.checkpoint import (
+    CARD_FILENAME,
+    PARAMS_DIRNAME,
+    CheckpointStore,
+    model_digest,
+    write_generator,
+)
 
 __all__ = [
     "CARD_FILENAME",
@@ -42,8 +51,6 @@ __all__ = [
 ]
 
 SHIPPED = ("eit-vae", "mri-vae", "mri-gan")
-CARD_FILENAME = "model_card.json"
-PARAMS_DIRNAME = "params"
 
 
 def checkpoints_dir() -> Path:
@@ -70,7 +77,17 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 
 def read_model_card(path: str | Path) -> dict[str, Any]:
-    """The parsed ``model_card.json`` of an exported generator directory (or shipped name)."""
+    """The parsed ``model_card.json`` of an exported generator directory (or shipped name).
+
+    Args:
+      path: a shipped name (:data:`SHIPPED`) or an exported generator directory.
+
+    Returns:
+      The card as a dict.
+
+    Raises:
+      ValueError: missing or unreadable card, or a card without a ``"model"`` entry.
+    """
     card_path = _resolve(path) / CARD_FILENAME
     try:
         card = json.loads(card_path.read_text())
@@ -79,6 +96,16 @@ def read_model_card(path: str | Path) -> dict[str, Any]:
     if not isinstance(card, dict) or "model" not in card:
         raise ValueError(f"checkpoint: model card {card_path} has no 'model' entry")
     return card
+
+
+def _model_config(d: Any, where: Path) -> ModelConfig:
+    """``ModelConfig.from_dict(d)``, with any error naming the file ``d`` was read from."""
+    try:
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a JSON object, got {type(d).__name__}")
+        return ModelConfig.from_dict(d)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint: {where} does not hold a valid model architecture: {err}") from err
 
 
 def _check_expected(config: ModelConfig, where: Path, expected: dict[str, Any]) -> None:
@@ -108,58 +135,67 @@ def _corrupt(where: Path, err: Exception) -> ValueError:
     )
 
 
-def _load_exported(path: Path) -> tuple[ModelConfig, Any, bool]:
-    card = read_model_card(path)
-    config = ModelConfig.from_dict(card["model"])
-    return config, card, config.architecture == "gan"
-
-
-def load_generator(
-    name_or_path: str | Path,
-    *,
-    architecture: str | None = None,
-    latent_dim: int | None = None,
-    image_shape: tuple[int, int] | None = None,
-    step: int | None = None,
-) -> Generator:
-    """The generator ``G`` stored at ``name_or_path``.
-
-    Args:
-      name_or_path: ``"eit-vae"``, ``"mri-vae"``, ``"mri-gan"`` (the shipped models in the
-        repository's ``checkpoints/``), an exported generator directory, or a training workdir.
-      architecture, latent_dim, image_shape: optional expectations; a checkpoint that differs
-        is refused with an error naming both.
-      step: for a training workdir, the checkpoint step to load (default: the latest).
-
-    Returns:
-      A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder).
-
-    Raises:
-      ValueError: unknown name or missing directory; architecture, latent size or image shape
-        different from the expected ones; unreadable, corrupt or partial checkpoint.
-    """
-    path = _resolve(name_or_path)
-    expected = {"architecture": architecture, "latent_dim": latent_dim, "image_shape": image_shape}
-    name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
-    if (path / CARD_FILENAME).exists():
-        config, card, generator_only = _load_exported(path)
-        _check_expected(config, path, expected)
-        graphdef, state, target = _abstract_target(config, generator_only)
-        params_dir = (path / PARAMS_DIRNAME).absolute()
-        if not params_dir.is_dir():
-            raise ValueError(f"checkpoint: {path} has a model card but no {PARAMS_DIRNAME}/ directory (partial export)")
-        _verify_checksums(params_dir, card.get("params_sha256", {}))
-        try:
-            with ocp.StandardCheckpointer() as ckptr:
-                _check_stored_shapes(ckptr.metadata(params_dir).item_metadata, target, params_dir)
-                pure = ckptr.restore(params_dir, target)
-        except Exception as err:  # Orbax raises many types; report them in one clear error
-            raise _corrupt(params_dir, err) from err
+def _verify_architecture(card: dict[str, Any], config: ModelConfig, card_path: Path) -> None:
+    """Check that the card's architecture is the one its weights were exported with."""
+    if "model_sha256" in card:
+        if model_digest(card["model"], card["params_sha256"]) == card["model_sha256"]:
+            return
+        reason = "its model_sha256 does not match the architecture and weight digests"
+    elif isinstance(card.get("training_config"), dict) and isinstance(card["training_config"].get("model"), dict):
+        # cards written before model_sha256: the training config is a second record of the architecture
+        trained = _model_config(card["training_config"]["model"], card_path)
+        if trained == config:
+            return
+        reason = f"the weights were trained as a {trained.describe()}"
     else:
-        from manifold.train._checkpoint import CheckpointStore  # lazy: train sits above models
+        raise ValueError(
+            f"checkpoint: model card {card_path} records nothing that binds its architecture to the weights "
+            "(no model_sha256 or training_config), so it cannot be verified; pass verify=False to load it unverified"
+        )
+    raise ValueError(
+        f"checkpoint: model card {card_path} claims a {config.describe()}, but {reason}; the card was edited or "
+        "is corrupt, and loading it would build another generator than the one trained"
+    )
 
-        ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        store = CheckpointStore(ckpt_dir, create=False)
+
+def _load_exported(path: Path, expected: dict[str, Any], step: int | None, verify: bool):
+    if step is not None:
+        raise ValueError(f"step: only a training workdir has steps; {path} is an exported generator")
+    card_path = path / CARD_FILENAME
+    card = read_model_card(path)
+    config = _model_config(card["model"], card_path)
+    _check_expected(config, path, expected)
+    generator_only = config.architecture == "gan"
+    graphdef, state, target = _abstract_target(config, generator_only)
+    params_dir = (path / PARAMS_DIRNAME).absolute()
+    if not params_dir.is_dir():
+        raise ValueError(f"checkpoint: {path} has a model card but no {PARAMS_DIRNAME}/ directory (partial export)")
+    if verify:
+        sums = card.get("params_sha256")
+        if not isinstance(sums, dict) or not sums:
+            raise ValueError(
+                f"checkpoint: model card {card_path} records no SHA-256 of its weight files (params_sha256), so the "
+                "weights cannot be verified; pass verify=False to load them unverified"
+            )
+        _verify_checksums(params_dir, sums)
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            _check_stored_shapes(ckptr.metadata(params_dir).item_metadata, target, params_dir)
+            if verify:
+                _verify_architecture(card, config, card_path)
+            pure = ckptr.restore(params_dir, target)
+    except ValueError as err:
+        if str(err).startswith("checkpoint:"):
+            raise
+        raise _corrupt(params_dir, err) from err
+    except Exception as err:  # Orbax raises many types; report them in one clear error
+        raise _corrupt(params_dir, err) from err
+    return config, graphdef, state, pure, generator_only
+
+
+def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: bool):
+    ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    with CheckpointStore(ckpt_dir, create=False) as store:
         steps = store.steps()
         if not steps:
             raise ValueError(
@@ -169,12 +205,91 @@ def load_generator(
             step = steps[-1]
         elif step not in steps:
             raise ValueError(f"step: expected one of the saved steps {steps} of {path}, got {step}")
-        config = ModelConfig.from_dict(store.read_meta(step)["config"]["model"])
+        meta = store.read_meta(step)
+        arch = meta.get("model", (meta.get("config") or {}).get("model"))
+        config = _model_config(arch, store.directory / str(step) / "meta")
         _check_expected(config, path, expected)
-        generator_only = False
         graphdef, state, target = _abstract_target(config, False)
-        pure = store.restore(step, model=target)["model"]
-        store.close()
+        pure = store.restore(step, model=target, verify=verify)["model"]
+    return config, graphdef, state, pure, False
+
+
+def load_generator(
+    name_or_path: str | Path,
+    *,
+    architecture: str | None = None,
+    latent_dim: int | None = None,
+    image_shape: tuple[int, int] | None = None,
+    step: int | None = None,
+    verify: bool = True,
+) -> Generator:
+    """The generator ``G`` stored at ``name_or_path``.
+
+    What ``verify`` checks, and why it refuses rather than warns: a generator whose weights or
+    architecture differ from what was trained still returns images, just wrong ones, and nothing
+    downstream can tell. So with ``verify=True`` (the default) every weight file must match the
+    SHA-256 its model card (or checkpoint) records, and the card's architecture must match the
+    digest that binds it to those weights (``model_sha256``; for cards written before that field,
+    the architecture recorded in ``training_config``). A card or checkpoint that records no
+    digests cannot be verified and is refused with a message that says so; ``verify=False``
+    loads it anyway, checking only that the stored array shapes fit the architecture.
+
+    Args:
+      name_or_path: ``"eit-vae"``, ``"mri-vae"``, ``"mri-gan"`` (the shipped models in the
+        repository's ``checkpoints/``), an exported generator directory
+        (:func:`manifold.train.export_generator`), or a training workdir.
+      architecture, latent_dim, image_shape: optional expectations; a checkpoint that differs
+        is refused with an error naming both.
+      step: for a training workdir, the checkpoint step to load (default: the latest).
+      verify: verify the weights and the architecture against their recorded digests (see above).
+
+    Returns:
+      A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder).
+
+    Raises:
+      TypeError: ``name_or_path`` is neither a string nor a path.
+      ValueError: unknown name or missing directory; architecture, latent size or image shape
+        different from the expected ones; an invalid architecture in the card (the message names
+        the file); unreadable, corrupt, partial or unverifiable checkpoint; a card whose
+        architecture disagrees with its weights.
+
+    Examples:
+      Export a (here untrained) model, then load it back:
+
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> from manifold.models import ModelConfig, build_model, load_generator
+      >>> from manifold.models.checkpoint import write_generator
+      >>> model = build_model(ModelConfig("vae", latent_dim=4, image_size=8, channels=(8, 4)), seed=0)
+      >>> path = f"{tempfile.mkdtemp()}/tiny-vae"
+      >>> card = write_generator(model, path, {"name": "tiny-vae"})
+      >>> G = load_generator(path, architecture="vae")
+      >>> G.latent_dim, G.image_shape, G(jnp.zeros(4)).shape
+      (4, (8, 8), (8, 8))
+
+      A card edited after export is refused:
+
+      >>> import json, pathlib
+      >>> card_file = pathlib.Path(path, "model_card.json")
+      >>> edited = {**card, "model": {**card["model"], "output": "linear"}}
+      >>> _ = card_file.write_text(json.dumps(edited))
+      >>> load_generator(path)
+      Traceback (most recent call last):
+      ...
+      ValueError: checkpoint: model card ... claims a vae (... output=linear), but its model_sha256 does not match ...
+
+      The shipped models load by name:
+
+      >>> load_generator("mri-vae").image_shape
+      (64, 64)
+    """
+    if not isinstance(verify, bool):
+        raise TypeError(f"verify: expected a bool, got {type(verify).__name__}")
+    path = _resolve(name_or_path)
+    expected = {"architecture": architecture, "latent_dim": latent_dim, "image_shape": image_shape}
+    name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
+    load = _load_exported if (path / CARD_FILENAME).exists() else _load_store
+    config, graphdef, state, pure, generator_only = load(path, expected, step, verify)
     nnx.replace_by_pure_dict(state, pure)  # in place
     module = nnx.merge(graphdef, state)
     if config.architecture == "gan":
@@ -210,14 +325,6 @@ def _check_stored_shapes(stored, target, where: Path) -> None:
         )
 
 
-def _checksums(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _verify_checksums(params_dir: Path, expected: dict[str, str]) -> None:
     for rel, digest in expected.items():
         f = params_dir / rel
@@ -225,25 +332,3 @@ def _verify_checksums(params_dir: Path, expected: dict[str, str]) -> None:
             raise ValueError(f"checkpoint: {f} is missing; the checkpoint is corrupt or partial")
         if hashlib.sha256(f.read_bytes()).hexdigest() != digest:
             raise ValueError(f"checkpoint: {f} does not match its recorded SHA-256; the checkpoint is corrupt or partial")
-
-
-def write_generator(model, directory: str | Path, card: dict[str, Any]) -> dict[str, Any]:
-    """Export ``model`` to ``directory`` (which must not exist): ``params/``, an Orbax checkpoint
-    of the weights a generator needs (the whole model; the generator only for a GAN), and
-    ``model_card.json`` = ``card`` plus the architecture and the SHA-256 of every weight file.
-
-    Returns:
-      The card as written.
-    """
-    directory = Path(directory).absolute()
-    if directory.exists():
-        raise ValueError(f"directory: {directory} already exists; not overwriting it")
-    module = model.generator if isinstance(model, GAN) else model
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(directory / PARAMS_DIRNAME, nnx.to_pure_dict(nnx.state(module)))
-        ckptr.wait_until_finished()
-    sums = _checksums(directory / PARAMS_DIRNAME)
-    card = {**card, "model": model.config.to_dict(), "params_sha256": sums}
-    card["size_bytes"] = sum((directory / PARAMS_DIRNAME / rel).stat().st_size for rel in sums)
-    (directory / CARD_FILENAME).write_text(json.dumps(card, indent=2) + "\n")
-    return card
