@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from manifold.models._nets import GAN, VAE, AutoEncoder
+from manifold.models import GAN, VAE, AutoEncoder
 from manifold.train._config import TrainConfig
 
 __all__ = ["GANOptimizers", "autoencoder_loss", "gan_losses", "make_optimizer", "make_train_step", "vae_loss"]
