@@ -81,13 +81,53 @@ def image_shape_for(G: Callable, k: int) -> tuple[int, ...]:
     """The shape of one output of ``G`` (``G.image_shape`` or traced from ``G(zeros(k))``)."""
     try:
         return image_shape_of(G, k)
-    except Exception as err:  # noqa: BLE001 - any failure to trace G is a bad argument
+    except Exception as err:  # any failure to trace G is a bad argument
         raise ValueError(f"G: could not evaluate G on a latent of shape ({k},): {err}") from err
 
 
 def flat_generator(G: Callable) -> Callable[[jax.Array], jax.Array]:
     """``h -> real_flat(G(h))`` for one latent."""
     return lambda h: real_flat(G(h))
+
+
+def value_and_jacobian(G: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(g(h), J)`` with ``g = real_flat ∘ G`` and ``J = dg/dh`` ``(n, k)``, in one forward-mode pass."""
+    g = flat_generator(G)
+
+    def both(v):
+        y = g(v)
+        return y, y
+
+    jac, value = jax.jacfwd(both, has_aux=True)(h)
+    return value, jac
+
+
+def all_finite(*arrays: jax.Array) -> jax.Array:
+    """One traced boolean: every entry of every array is finite."""
+    return functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(a)) for a in arrays])
+
+
+def raise_if_not_finite(finite: Any, h2: Any, *, batched: bool, who: str = "G") -> None:
+    """Raise when any latent of ``h2`` ``(batch, k)`` has ``finite[i] == False``.
+
+    ``who="G"``: the generator's image or Jacobian at ``h`` has NaN or infinite entries;
+    ``who="A"``: the operator applied to the generator's images or tangents does.
+
+    Raises:
+      ValueError: naming ``G`` (or ``A``), saying that it produced non-finite values and at
+        which latent ``h`` (and its index in the batch).
+    """
+    finite = np.asarray(finite).reshape(-1)
+    if finite.all():
+        return
+    i = int(np.flatnonzero(~finite)[0])
+    h = np.array2string(np.asarray(h2)[i], precision=4, separator=", ")
+    where = f" (entry {i} of the batch; {int((~finite).sum())} of {finite.size} latents affected)" if batched else ""
+    if who == "G":
+        what = "G: the generator produced non-finite values (NaN or inf) in its image or Jacobian"
+    else:
+        what = "A: the operator produced non-finite values (NaN or inf) on the generator's image or tangents"
+    raise ValueError(f"{what} at h = {h}{where}")
 
 
 def check_operator(G: Callable, A: Callable, k: int) -> tuple[tuple[int, ...], int]:
@@ -107,7 +147,7 @@ def check_operator(G: Callable, A: Callable, k: int) -> tuple[tuple[int, ...], i
         raise TypeError(f"A: expected a LinearOperator or a linear callable, got {type(A).__name__}")
     try:
         jax.eval_shape(lambda x: real_flat(A(x)), jax.ShapeDtypeStruct(shape, jnp.float32))
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # any failure to apply A is a bad argument
         raise ValueError(f"A: cannot be applied to G's images of shape {shape}: {err}") from err
     # Rows that vanish for a random real image are structurally zero (unsampled k-space entries
     # stored as zeros, the imaginary part of a real image's DC coefficient): they measure nothing.

@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.models.analytic import rotation_generator
 from manifold.geometry._common import (
     check_latents,
     check_rtol,
@@ -39,6 +38,7 @@ from manifold.geometry._common import (
     jit_call,
     latent_dim_for,
 )
+from manifold.models.analytic import rotation_generator
 
 __all__ = [
     "SpanProjection",

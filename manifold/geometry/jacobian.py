@@ -23,18 +23,27 @@ import jax
 import jax.numpy as jnp
 
 from manifold.geometry._common import (
+    all_finite,
     check_latents,
     check_rtol,
     default_rtol,
     flat_generator,
     jit_call,
+    raise_if_not_finite,
+    value_and_jacobian,
 )
 
-__all__ = ["jacobian", "singular_values", "tangent_rank", "tangent_basis", "randomized_svd"]
+__all__ = ["jacobian", "randomized_svd", "singular_values", "tangent_basis", "tangent_rank"]
 
 
 def _jacobians(G, h2):
-    return jax.vmap(jax.jacfwd(flat_generator(G)))(h2)
+    """Jacobians ``(batch, n, k)`` and, per latent, whether ``G(h)`` and ``J`` are all finite."""
+
+    def one(h):
+        value, jac = value_and_jacobian(G, h)
+        return jac, all_finite(value, jac)
+
+    return jax.vmap(one)(h2)
 
 
 def jacobian(G: Callable, h, *, latent_dim: int | None = None) -> jax.Array:
@@ -49,10 +58,12 @@ def jacobian(G: Callable, h, *, latent_dim: int | None = None) -> jax.Array:
       ``(n_pixels, k)`` or ``(batch, n_pixels, k)``: ``J[p, j] = d G(h)_p / d h_j``.
 
     Raises:
-      ValueError: if ``h`` does not have ``k`` entries.
+      ValueError: if ``h`` does not have ``k`` entries, or ``G`` produced NaN or infinite values
+        (in ``G(h)`` or ``J``) at some ``h``: the message names that ``h``.
     """
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
-    jac = jit_call(_jacobians, G, h2)
+    jac, finite = jit_call(_jacobians, G, h2)
+    raise_if_not_finite(finite, h2, batched=batched)
     return jac if batched else jac[0]
 
 
@@ -64,21 +75,26 @@ def singular_values(G: Callable, h, *, latent_dim: int | None = None) -> jax.Arr
 
     Returns:
       ``(min(n, k),)`` or ``(batch, min(n, k))``, descending.
+
+    Raises:
+      ValueError: if ``G`` produced NaN or infinite values at some ``h`` (named in the message).
     """
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
-    s = jit_call(_singular_values, G, h2)
+    s, finite = jit_call(_singular_values, G, h2)
+    raise_if_not_finite(finite, h2, batched=batched)
     return s if batched else s[0]
 
 
 def _singular_values(G, h2):
-    return jnp.linalg.svd(_jacobians(G, h2), compute_uv=False)
+    jac, finite = _jacobians(G, h2)
+    return jnp.linalg.svd(jnp.where(finite[:, None, None], jac, 0), compute_uv=False), finite
 
 
 def _ranks(G, h2, *, rtol):
-    jac = _jacobians(G, h2)
-    s = jnp.linalg.svd(jac, compute_uv=False)
+    jac, finite = _jacobians(G, h2)
+    s = jnp.linalg.svd(jnp.where(finite[:, None, None], jac, 0), compute_uv=False)
     tol = default_rtol(jac.shape[1], jac.shape[2], jac.dtype) if rtol is None else rtol
-    return jnp.sum((s > tol * s[:, :1]) & (s[:, :1] > 0), axis=-1)
+    return jnp.sum((s > tol * s[:, :1]) & (s[:, :1] > 0), axis=-1), finite
 
 
 def tangent_rank(G: Callable, h, *, rtol: float | None = None, latent_dim: int | None = None) -> jax.Array:
@@ -97,21 +113,23 @@ def tangent_rank(G: Callable, h, *, rtol: float | None = None, latent_dim: int |
       An integer array: scalar for one ``h``, ``(batch,)`` for a batch.
 
     Raises:
-      ValueError: if ``rtol`` is not in (0, 1) or ``h`` has the wrong size.
+      ValueError: if ``rtol`` is not in (0, 1), ``h`` has the wrong size, or ``G`` produced NaN
+        or infinite values at some ``h`` (a NaN image has no tangent space: not rank 0).
     """
     rtol = check_rtol(rtol)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
-    r = jit_call(_ranks, G, h2, rtol=rtol)
+    r, finite = jit_call(_ranks, G, h2, rtol=rtol)
+    raise_if_not_finite(finite, h2, batched=batched)
     return r if batched else r[0]
 
 
 def _bases(G, h2, *, rtol):
-    jac = jax.vmap(jax.jacfwd(flat_generator(G)))(h2)
-    u, s, _ = jnp.linalg.svd(jac, full_matrices=False)
+    jac, finite = _jacobians(G, h2)
+    u, s, _ = jnp.linalg.svd(jnp.where(finite[:, None, None], jac, 0), full_matrices=False)
     n, k = jac.shape[1:]
     tol = default_rtol(n, k, jac.dtype) if rtol is None else rtol
     keep = (s > tol * s[:, :1]) & (s[:, :1] > 0)  # (batch, min(n, k)): columns of U spanning range(J)
-    return u, keep
+    return u, keep, finite
 
 
 def tangent_basis(
@@ -126,10 +144,14 @@ def tangent_basis(
       ``(U, keep)``: ``U`` of shape ``(n_pixels, min(n, k))`` (or batched) with orthonormal
       columns, and the boolean ``keep`` (``(min(n, k),)`` or batched) marking the
       ``tangent_rank`` columns that span ``range(J)`` (always the leading ones).
+
+    Raises:
+      ValueError: if ``G`` produced NaN or infinite values at some ``h`` (named in the message).
     """
     rtol = check_rtol(rtol)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
-    u, keep = jit_call(_bases, G, h2, rtol=rtol)
+    u, keep, finite = jit_call(_bases, G, h2, rtol=rtol)
+    raise_if_not_finite(finite, h2, batched=batched)
     return (u, keep) if batched else (u[0], keep[0])
 
 
@@ -148,7 +170,8 @@ def _rsvd(G, h, key, *, rank, oversample, power_iters):
     q, _ = jnp.linalg.qr(y)  # (n, l): orthonormal basis of the sampled range of J
     b = jtmat(q).T  # (l, k) = Q^T J
     ub, s, vt = jnp.linalg.svd(b, full_matrices=False)
-    return (q @ ub)[:, :rank], s[:rank], vt[:rank]
+    finite = all_finite(f(h), y, b)
+    return (q @ ub)[:, :rank], s[:rank], vt[:rank], finite
 
 
 def randomized_svd(
@@ -179,6 +202,9 @@ def randomized_svd(
     Returns:
       ``(U, s, Vt)`` with ``U`` ``(n_pixels, rank)``, ``s`` ``(rank,)`` descending, ``Vt``
       ``(rank, k)``: ``J ~= U diag(s) Vt``.
+
+    Raises:
+      ValueError: for a bad ``rank`` or ``h``, or when ``G`` produced NaN or infinite values.
     """
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
     if batched:
@@ -188,4 +214,8 @@ def randomized_svd(
         raise ValueError(f"rank: expected an integer in [1, {k}], got {rank!r}")
     if int(oversample) < 0 or int(power_iters) < 0:
         raise ValueError(f"oversample, power_iters: expected non-negative integers, got {oversample}, {power_iters}")
-    return jit_call(_rsvd, G, h2[0], key, rank=rank, oversample=int(oversample), power_iters=int(power_iters))
+    u, s, vt, finite = jit_call(
+        _rsvd, G, h2[0], key, rank=rank, oversample=int(oversample), power_iters=int(power_iters)
+    )
+    raise_if_not_finite(finite[None], h2, batched=False)
+    return u, s, vt

@@ -39,6 +39,7 @@ from manifold.geometry._common import (
     flat_operator,
     jit_call,
     latent_dim_for,
+    raise_if_not_finite,
     real_flat,
 )
 
@@ -62,22 +63,42 @@ class MeasurementRank(NamedTuple):
 
 
 class MRIPConstants(NamedTuple):
-    """Empirical M-RIP constants; ``lower, upper = mrip_constants(...)[:2]``."""
+    """Empirical M-RIP constants; ``lower, upper = mrip_constants(...)[:2]``.
+
+    ``n_counted + n_dropped`` is the number of pairs evaluated (the sampled pairs plus, with an
+    adversarial search, their two optimised copies); pairs closer than ``min_separation`` are
+    dropped, and their number is reported here rather than silently.
+    """
 
     lower: jax.Array  #: smallest ratio ``||A(x - x')|| / ||x - x'||`` found (sampled + adversarial)
     upper: jax.Array  #: largest ratio found
     sampled_lower: jax.Array  #: smallest ratio among the random pairs, before the adversarial search
     worst_pair: jax.Array  #: ``(2, k)``: the latents ``(h, h')`` attaining ``lower``
+    n_counted: int  #: pairs whose ratio entered ``lower`` and ``upper``
+    n_dropped: int  #: pairs left out because their images are closer than ``min_separation``
 
 
 def _tangent_and_measured(G, A, h, *, rtol_j, rtol_a):
-    """Singular values of ``J`` and of ``A J``, and those of ``A Q`` with ``Q`` spanning ``range(J)``."""
-    jac_img = jax.jacfwd(G)(h)  # (*image_shape, k)
+    """Singular values of ``J`` and of ``A J``, and those of ``A Q`` with ``Q`` spanning ``range(J)``.
+
+    Also returns whether ``G(h)`` and ``J`` are finite, and whether ``A J`` is (for the checks of
+    the callers); non-finite Jacobians are replaced by zeros before the SVDs.
+    """
+
+    def both(v):
+        x = G(v)
+        return x, x
+
+    jac_img, image = jax.jacfwd(both, has_aux=True)(h)  # (*image_shape, k)
     k = h.shape[0]
     columns = jnp.moveaxis(jac_img, -1, 0)  # (k, *image_shape)
     jac = jax.vmap(real_flat)(columns).T  # (n, k)
     a = flat_operator(A)
     a_jac = jax.vmap(a)(columns).T  # (m, k)
+    g_finite = jnp.all(jnp.isfinite(real_flat(image))) & jnp.all(jnp.isfinite(jac))
+    a_finite = jnp.all(jnp.isfinite(a_jac)) & jnp.all(jnp.isfinite(a(image)))
+    jac = jnp.where(g_finite, jac, 0)
+    a_jac = jnp.where(g_finite & a_finite, a_jac, 0)
     s_j = jnp.linalg.svd(jac, compute_uv=False)
     s_aj = jnp.linalg.svd(a_jac, compute_uv=False)
     tol_j = default_rtol(jac.shape[0], k, jac.dtype) if rtol_j is None else rtol_j
@@ -91,7 +112,14 @@ def _tangent_and_measured(G, A, h, *, rtol_j, rtol_a):
     a_q = a_jac @ (vt.T * inv[None, :])  # (m, min(n, k)); columns outside range(J) are zero
     s_aq = jnp.linalg.svd(a_q, compute_uv=False)
     lower = jnp.where(r_j > 0, s_aq[jnp.maximum(r_j - 1, 0)], 0.0)
-    return r_aj, r_j, lower, s_aq[0]
+    return r_aj, r_j, lower, s_aq[0], g_finite, a_finite
+
+
+def _checked_local(G, A, h2, batched, rtol):
+    r_aj, r_j, lower, upper, g_finite, a_finite = jit_call(_local, G, A, h2, rtol_j=rtol, rtol_a=rtol)
+    raise_if_not_finite(g_finite, h2, batched=batched, who="G")
+    raise_if_not_finite(a_finite, h2, batched=batched, who="A")
+    return r_aj, r_j, lower, upper
 
 
 def _local(G, A, h2, *, rtol_j, rtol_a):
@@ -115,12 +143,13 @@ def measurement_rank(
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
 
     Raises:
-      ValueError: for a wrong-size ``h``, ``rtol`` outside (0, 1), or ``A`` not matching ``G``.
+      ValueError: for a wrong-size ``h``, ``rtol`` outside (0, 1), ``A`` not matching ``G``, or
+        NaN / infinite values from ``G`` or ``A`` at some ``h`` (named in the message).
     """
     rtol = check_rtol(rtol)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
     _, m = check_operator(G, A, h2.shape[1])
-    r_aj, r_j, _, _ = jit_call(_local, G, A, h2, rtol_j=rtol, rtol_a=rtol)
+    r_aj, r_j, _, _ = _checked_local(G, A, h2, batched, rtol)
     if not batched:
         r_aj, r_j = r_aj[0], r_j[0]
     return MeasurementRank(r_aj, r_j, m)
@@ -141,29 +170,40 @@ def local_mrip(
     Returns:
       ``(lower, upper)``: scalars for one ``h``, ``(batch,)`` arrays for a batch. Both are 0
       where the tangent rank is 0.
+
+    Raises:
+      ValueError: as :func:`measurement_rank`, including NaN / infinite values from ``G`` or ``A``.
     """
     rtol = check_rtol(rtol)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
     check_operator(G, A, h2.shape[1])
-    _, _, lower, upper = jit_call(_local, G, A, h2, rtol_j=rtol, rtol_a=rtol)
+    _, _, lower, upper = _checked_local(G, A, h2, batched, rtol)
     return (lower, upper) if batched else (lower[0], upper[0])
 
 
-def _pair_log_ratio(G, A, h, hp):
-    """``log ||A(G(h) - G(h'))||^2 - log ||G(h) - G(h')||^2`` and the relative separation."""
+def _pair_log_ratio(G, A, h, hp, *, with_finite=False):
+    """``log ||A(G(h) - G(h'))||^2 - log ||G(h) - G(h')||^2`` and the relative separation.
+
+    With ``with_finite`` also whether both images are finite (``G`` ok) and whether ``A(d)`` is.
+    """
     x, xp = G(h), G(hp)
     d = x - xp
-    num = jnp.sum(jnp.abs(real_flat(A(d))) ** 2)
+    ad = real_flat(A(d))
+    num = jnp.sum(jnp.abs(ad) ** 2)
     den = jnp.sum(jnp.abs(real_flat(d)) ** 2)
     scale = 0.5 * (jnp.linalg.norm(real_flat(x)) + jnp.linalg.norm(real_flat(xp)))
     tiny = jnp.finfo(den.dtype).tiny
-    return jnp.log(num + tiny) - jnp.log(den + tiny), jnp.sqrt(den) / (scale + tiny)
+    out = jnp.log(num + tiny) - jnp.log(den + tiny), jnp.sqrt(den) / (scale + tiny)
+    if not with_finite:
+        return out
+    g_finite = jnp.all(jnp.isfinite(real_flat(x))) & jnp.all(jnp.isfinite(real_flat(xp)))
+    return (*out, g_finite, jnp.all(jnp.isfinite(ad)))
 
 
 def _pair_ratios(G, A, pairs, *, min_separation):
-    log_r, sep = jax.vmap(lambda p: _pair_log_ratio(G, A, p[0], p[1]))(pairs)
-    valid = sep >= min_separation
-    return jnp.exp(0.5 * log_r), valid
+    log_r, sep, g_finite, a_finite = jax.vmap(lambda p: _pair_log_ratio(G, A, p[0], p[1], with_finite=True))(pairs)
+    valid = (sep >= min_separation) & g_finite & a_finite
+    return jnp.exp(0.5 * log_r), valid, g_finite, a_finite
 
 
 def _adversarial(G, A, pairs, sign, *, steps, learning_rate):  # traced inside _mrip
@@ -235,10 +275,12 @@ def mrip_constants(
       min_separation: relative image distance below which a pair is ignored.
 
     Returns:
-      :class:`MRIPConstants` ``(lower, upper, sampled_lower, worst_pair)``.
+      :class:`MRIPConstants` ``(lower, upper, sampled_lower, worst_pair, n_counted, n_dropped)``.
 
     Raises:
-      ValueError: if ``A`` does not accept ``G``'s images, or an option is out of range.
+      ValueError: if ``A`` does not accept ``G``'s images, an option is out of range, every pair
+        is closer than ``min_separation``, or ``G`` or ``A`` produced NaN or infinite values for
+        some pair (the message names the pair ``(h, h')``).
     """
     k = latent_dim_for(G, latent_dim)
     check_operator(G, A, k)
@@ -251,7 +293,7 @@ def mrip_constants(
             raise ValueError(f"{name}: expected a positive number, got {value}")
     if not 0 <= float(min_separation) < 1:
         raise ValueError(f"min_separation: expected a number in [0, 1), got {min_separation}")
-    lower, upper, sampled, worst, n_valid, finite = jit_call(
+    lower, upper, sampled, worst, n_valid, pairs_all, g_finite, a_finite = jit_call(
         _mrip,
         G,
         A,
@@ -263,11 +305,22 @@ def mrip_constants(
         k=k,
         steps=int(adversarial_steps),
     )
+    g_finite, a_finite = np.asarray(g_finite), np.asarray(a_finite)
+    if not (g_finite.all() and a_finite.all()):
+        i = int(np.flatnonzero(~(g_finite & a_finite))[0])  # the sampled pairs come first
+        who, what = ("G", "the generator") if not g_finite[i] else ("A", "the operator")
+        h, hp = (np.array2string(v, precision=4, separator=", ") for v in np.asarray(pairs_all[i]))
+        stage = "a sampled pair" if i < n_pairs else "a pair moved by the adversarial search"
+        raise ValueError(
+            f"{who}: {what} produced non-finite values (NaN or inf) for {stage}, the latent pair h = {h}, h' = {hp}"
+        )
+    n_total = int(n_pairs) * (3 if adversarial_steps else 1)
     if int(n_valid) == 0:
-        raise ValueError("G: all sampled pairs map to (nearly) the same image; M looks like a single point")
-    if not bool(finite):
-        raise ValueError("G, A: non-finite ratio ||A(x - x')|| / ||x - x'||; check G and A for NaN outputs")
-    return MRIPConstants(lower, upper, sampled, worst)
+        raise ValueError(
+            f"G: all {n_total} pairs map to (nearly) the same image (closer than min_separation = "
+            f"{float(min_separation):g}); M looks like a single point"
+        )
+    return MRIPConstants(lower, upper, sampled, worst, int(n_valid), n_total - int(n_valid))
 
 
 def _mrip(G, A, key, latent_scale, learning_rate, min_separation, *, n_pairs, k, steps):
@@ -279,12 +332,11 @@ def _mrip(G, A, key, latent_scale, learning_rate, min_separation, *, n_pairs, k,
         pairs_all = jnp.concatenate([pairs, moved])
     else:
         pairs_all = pairs
-    ratios, valid = _pair_ratios(G, A, pairs_all, min_separation=min_separation)
+    ratios, valid, g_finite, a_finite = _pair_ratios(G, A, pairs_all, min_separation=min_separation)
     low = jnp.where(valid, ratios, jnp.inf)
     worst = jnp.argmin(low)
-    finite = jnp.all(jnp.isfinite(jnp.where(valid, ratios, 0.0)))
     upper = jnp.max(jnp.where(valid, ratios, -jnp.inf))
-    return low[worst], upper, jnp.min(low[:n_pairs]), pairs_all[worst], jnp.sum(valid), finite
+    return low[worst], upper, jnp.min(low[:n_pairs]), pairs_all[worst], jnp.sum(valid), pairs_all, g_finite, a_finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,8 +371,10 @@ class SolvabilityReport:
             why.append(f"two distinct images have (nearly) the same data (lower/upper = {self.lower / self.upper:.1e})")
         lines = [
             f"{verdict} on M" + (": " + "; ".join(why) if why else f", condition upper/lower = {self.condition:.3g}"),
-            f"  latents k = {self.latent_dim}, tangent rank = {self.tangent_rank}, "
-            f"measurements (real) = {self.n_measurements}, rank(AJ) = {self.measurement_rank}",
+            (
+                f"  latents k = {self.latent_dim}, tangent rank = {self.tangent_rank}, "
+                f"measurements (real) = {self.n_measurements}, rank(AJ) = {self.measurement_rank}"
+            ),
             f"  local M-RIP  (tangent):  lower = {self.local_lower:.4g}, upper = {self.local_upper:.4g}",
             f"  global M-RIP (pairs):    lower = {self.lower:.4g}, upper = {self.upper:.4g}",
         ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from manifold.models._layers import base_resolution
 
@@ -33,13 +35,29 @@ class ModelConfig:
     output: str = "sigmoid"
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
+        """Validate every field.
+
+        Raises:
+          TypeError: naming the field, when its value has the wrong type (e.g. ``image_size="64"``).
+          ValueError: naming the field, when its value is out of range or inconsistent.
+        """
+        if not isinstance(self.architecture, str) or self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture: expected one of {ARCHITECTURES}, got {self.architecture!r}")
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise ValueError(f"latent_dim: expected a positive int, got {self.latent_dim!r}")
-        if self.output not in ("sigmoid", "linear"):
+        for name in ("latent_dim", "image_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name}: expected a positive int, got {value!r} of type {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.output, str) or self.output not in ("sigmoid", "linear"):
             raise ValueError(f"output: expected 'sigmoid' or 'linear', got {self.output!r}")
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        channels = self.channels
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, (Sequence, np.ndarray)):
+            raise TypeError(f"channels: expected a sequence of positive ints, got {channels!r}")
+        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in channels):
+            raise TypeError(f"channels: expected a sequence of positive ints, got {list(channels)!r}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in channels))
         base_resolution(self.image_size, self.channels)
 
     @property
@@ -51,11 +69,24 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
+        """Rebuild a config from :meth:`to_dict` output (a JSON object).
+
+        Raises:
+          TypeError: when ``d`` is not a mapping, or a field has the wrong type (named).
+          ValueError: for unknown or missing fields (named), or a field out of range.
+        """
+        if not isinstance(d, Mapping):
+            raise TypeError(f"model config: expected a mapping of fields, got {type(d).__name__}")
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"model config: unknown fields {sorted(unknown)} (expected {sorted(names)})")
-        return cls(**{**d, "channels": tuple(d.get("channels", cls.channels))})
+        required = [f.name for f in fields if f.default is dataclasses.MISSING]
+        missing = [n for n in required if n not in d]
+        if missing:
+            raise ValueError(f"model config: missing fields {missing} (required: {required})")
+        return cls(**d)
 
     def describe(self) -> str:
         """Short text naming architecture, latent size and image size (used in error messages)."""

@@ -31,7 +31,10 @@ def test_circle_curvature_is_one_over_radius(radius):
 def test_curvature_of_a_plain_callable_helix_and_plane():
     # A helix (r cos t, r sin t, c t) has curvature r / (r^2 + c^2).
     r, c = 2.0, 1.0
-    helix = lambda t: jnp.stack([r * jnp.cos(t[0]), r * jnp.sin(t[0]), c * t[0]])  # noqa: E731
+
+    def helix(t):
+        return jnp.stack([r * jnp.cos(t[0]), r * jnp.sin(t[0]), c * t[0]])
+
     kappa = normal_curvature(helix, jnp.array([0.4]), jnp.array([1.0]))
     np.testing.assert_allclose(kappa, r / (r**2 + c**2), rtol=1e-3)
     G = linear_generator(jax.random.key(0), image_shape=(8, 8), latent_dim=6)
@@ -40,7 +43,10 @@ def test_curvature_of_a_plain_callable_helix_and_plane():
 
 def test_max_curvature_of_a_cylinder_picks_the_round_direction():
     # (h0, h1) -> (R cos h0, R sin h0, h1): curvature 1/R around, 0 along the axis.
-    cyl = lambda h: jnp.stack([3.0 * jnp.cos(h[0]), 3.0 * jnp.sin(h[0]), h[1]])  # noqa: E731
+
+    def cyl(h):
+        return jnp.stack([3.0 * jnp.cos(h[0]), 3.0 * jnp.sin(h[0]), h[1]])
+
     kappa, u = max_normal_curvature(cyl, jnp.array([0.2, 0.5]), key=jax.random.key(1), n_directions=16)
     np.testing.assert_allclose(kappa, 1.0 / 3.0, rtol=1e-3)
     np.testing.assert_allclose(jnp.abs(u), [1.0, 0.0], atol=1e-2)

@@ -25,7 +25,7 @@ class FirstEntry(LinearOperator):
 def test_linear_reconstruction_falls_behind_on_a_curved_manifold():
     # The twisted cubic G(t) = (t, t^2, t^3) measured by its first coordinate: b = t determines x,
     # but no affine map of b reproduces t^2 (uncorrelated with t for symmetric t) or all of t^3.
-    options = dict(key=jax.random.key(0), n_train=2000, n_test=16, n_candidates=16)
+    options = {"key": jax.random.key(0), "n_train": 2000, "n_test": 16, "n_candidates": 16}
     gap = linear_vs_latent(_polynomial_curve(np.eye(3)), FirstEntry(3), **options)
     assert float(gap.latent_error) < 1e-5
     assert float(gap.linear_error) > 0.2
