@@ -131,8 +131,8 @@ def disk_mesh(
     """Mesh of the unit disk (radius 1, centred at the origin of the [-1, 1]² image square).
 
     Args:
-      n_electrodes: number of equally spaced electrodes (electrode 0 at θ = π/2, then
-        counter-clockwise).
+      n_electrodes: number of electrodes, spaced equally by arc length along the boundary
+        (electrode 0 at θ = π/2, then counter-clockwise).
       electrode_width: arc length of each electrode.
       h_electrode: node spacing on the electrodes.
       h_max: largest node spacing, reached far from the electrodes.
