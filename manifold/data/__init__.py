@@ -4,6 +4,9 @@ Every generator takes an explicit ``jax.random`` key and returns ``(images, info
 
 * :func:`lung_phantoms` -- ``(images, params)``, thorax ventilation images from 8 parameters.
 * :func:`mri_slices` -- ``(images, slice_index)``, MNI152 T1 slices, disjoint train/test splits.
+* :func:`synthetic_mri` -- ``(images, info)``, domain-randomised brain MR from the ICBM152 maps.
+* :func:`volume_slices` -- ``(images, source)``, slices of the user's NIfTI volumes / DICOM series.
+* :func:`mri_validation` -- ``(images, names)``, real scans shipped in dipy and nibabel (validation only).
 * :func:`anomaly_phantoms` -- ``(images, anomaly_mask)``, disk + rectangle with a small anomaly.
 * :func:`rotations` -- one image turned by many angles (the rotated-image manifold).
 
@@ -21,8 +24,18 @@ from manifold.data.lung import (
     lung_phantoms,
     sample_lung_params,
 )
-from manifold.data.mri import MNI152_T1_FILENAME, mni152_path, mri_slice_indices, mri_slices, mri_volume
+from manifold.data.mri import (
+    MNI152_T1_FILENAME,
+    augment_slices,
+    mni152_path,
+    mri_slice_indices,
+    mri_slices,
+    mri_volume,
+    split_positions,
+)
 from manifold.data.shapes import anomaly_phantoms, rotations
+from manifold.data.synthetic import CONTRAST_FAMILIES, TISSUES, mri_training_images, synthetic_mri, tissue_volume
+from manifold.data.volumes import VALIDATION_IMAGES, crop_to_anatomy, mri_validation, read_volume, volume_slices
 
 __all__ = [
     # lung EIT phantoms
@@ -39,6 +52,19 @@ __all__ = [
     "mri_slice_indices",
     "mri_slices",
     "mri_volume",
+    "augment_slices",
+    "split_positions",
+    # synthetic MR (domain randomised), users' volumes, validation scans
+    "CONTRAST_FAMILIES",
+    "TISSUES",
+    "mri_training_images",
+    "synthetic_mri",
+    "tissue_volume",
+    "VALIDATION_IMAGES",
+    "crop_to_anatomy",
+    "mri_validation",
+    "read_volume",
+    "volume_slices",
     # anomaly phantoms and rotations
     "anomaly_phantoms",
     "rotations",

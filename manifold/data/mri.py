@@ -37,7 +37,15 @@ import numpy as np
 from manifold.data._checks import check_key, check_positive_int
 from manifold.data._warp import warp
 
-__all__ = ["MNI152_T1_FILENAME", "mni152_path", "mri_slice_indices", "mri_slices", "mri_volume"]
+__all__ = [
+    "MNI152_T1_FILENAME",
+    "augment_slices",
+    "mni152_path",
+    "mri_slice_indices",
+    "mri_slices",
+    "mri_volume",
+    "split_positions",
+]
 
 MNI152_T1_FILENAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 _AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
@@ -94,7 +102,18 @@ def mri_slice_indices(split: str = "train", *, axis: str = "axial") -> np.ndarra
     ax = _check_axis(axis)
     vol = _volume()
     fill = np.moveaxis(vol > 0, ax, 0).reshape(vol.shape[ax], -1).mean(axis=1)
-    kept = np.flatnonzero(fill >= _MIN_FILL)
+    return split_positions(np.flatnonzero(fill >= _MIN_FILL), split)
+
+
+def split_positions(kept: np.ndarray, split: str) -> np.ndarray:
+    """The ``split`` part of sorted slice positions ``kept``, by the rule of the module docstring.
+
+    Positions 0-15 of each cycle of 24 kept slices are ``"train"``, 18-21 ``"test"``; the rest are
+    left out, so test slices are at least 3 positions from train slices.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split: expected one of {_SPLITS}, got {split!r}")
+    kept = np.asarray(kept)
     phase = np.arange(kept.size) % _CYCLE
     select = phase < _TRAIN_END if split == "train" else (phase >= _TEST[0]) & (phase < _TEST[1])
     return kept[select]
@@ -163,10 +182,7 @@ def mri_slices(
     """
     if size is not None:
         size = check_positive_int(size, "size", minimum=8)
-    limits = (("max_rotation", max_rotation, 45.0), ("elastic", elastic, 10.0), ("intensity", intensity, 0.99))
-    for name, value, hi in limits:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= hi:
-            raise ValueError(f"{name}: expected a number in [0, {hi}], got {value!r}")
+    _check_augment_options(max_rotation, elastic, intensity)
     index = mri_slice_indices(split, axis=axis)
     images = _split_images(split, axis, size)
     if n is None:
@@ -184,8 +200,33 @@ def mri_slices(
         raise ValueError(f"n: at most {index.size} distinct {split} slices without augment, got {n}")
     images = images[pick]
     if augment:
-        images = _augment(k_aug, images, float(max_rotation), float(elastic), float(intensity))
+        images = augment_slices(k_aug, images, max_rotation=max_rotation, elastic=elastic, intensity=intensity)
     return images, index[pick]
+
+
+def _check_augment_options(max_rotation, elastic, intensity) -> None:
+    limits = (("max_rotation", max_rotation, 45.0), ("elastic", elastic, 10.0), ("intensity", intensity, 0.99))
+    for name, value, hi in limits:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= hi:
+            raise ValueError(f"{name}: expected a number in [0, {hi}], got {value!r}")
+
+
+def augment_slices(key, images, *, max_rotation: float = 8.0, elastic: float = 1.5, intensity: float = 0.1):
+    """The augmentation of :func:`mri_slices` applied to any ``(n, S, S)`` images in ``[0, 1]``.
+
+    Args:
+        key: ``jax.random`` key.
+        images: ``(n, S, S)`` images.
+        max_rotation, elastic, intensity: as for :func:`mri_slices`.
+
+    Returns:
+        ``(n, S, S)`` float32 augmented images, clipped to ``[0, 1]``.
+    """
+    _check_augment_options(max_rotation, elastic, intensity)
+    images = jnp.asarray(images, jnp.float32)
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images: expected shape (n, S, S), got {images.shape}")
+    return _augment(check_key(key), images, float(max_rotation), float(elastic), float(intensity))
 
 
 @functools.lru_cache(maxsize=8)

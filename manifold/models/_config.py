@@ -26,6 +26,8 @@ class ModelConfig:
       channels: decoder feature channels from the coarsest map to the finest; the encoder /
         discriminator mirrors them. ``S = r0 * 2**(len(channels) - 1)`` with ``r0 >= 2``.
       output: ``"sigmoid"`` (images in [0, 1]) or ``"linear"``.
+      subspace: VAE only: the decoder is probabilistic PCA plus a convolutional residual
+        (``manifold.models._subspace``); needs ``output="linear"``.
     """
 
     architecture: str
@@ -33,6 +35,7 @@ class ModelConfig:
     image_size: int
     channels: tuple[int, ...] = (64, 32, 16, 8)
     output: str = "sigmoid"
+    subspace: bool = False
 
     def __post_init__(self):
         """Validate every field.
@@ -52,6 +55,13 @@ class ModelConfig:
             object.__setattr__(self, name, int(value))
         if not isinstance(self.output, str) or self.output not in ("sigmoid", "linear"):
             raise ValueError(f"output: expected 'sigmoid' or 'linear', got {self.output!r}")
+        if not isinstance(self.subspace, bool):
+            raise ValueError(f"subspace: expected True or False, got {self.subspace!r}")
+        if self.subspace and (self.architecture != "vae" or self.output != "linear"):
+            raise ValueError(
+                f"subspace: the PCA + residual decoder is a VAE with output='linear', got architecture="
+                f"{self.architecture!r}, output={self.output!r}"
+            )
         channels = self.channels
         if isinstance(channels, (str, bytes)) or not isinstance(channels, (Sequence, np.ndarray)):
             raise TypeError(f"channels: expected a sequence of positive ints, got {channels!r}")

@@ -16,6 +16,7 @@ from flax import nnx
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator
 from manifold.models._layers import ConvDecoder, ConvEncoder
+from manifold.models._subspace import SubspaceDecoder, init_subspace
 
 __all__ = ["GAN", "VAE", "AutoEncoder", "build_model"]
 
@@ -63,11 +64,15 @@ class AutoEncoder(_LatentModel):
         image_size: int,
         channels: Sequence[int] = (64, 32, 16, 8),
         output: str = "sigmoid",
+        subspace: bool = False,
         rngs: nnx.Rngs,
     ):
-        self.config = ModelConfig(self._architecture(), latent_dim, image_size, tuple(channels), output)
+        self.config = ModelConfig(self._architecture(), latent_dim, image_size, tuple(channels), output, subspace)
         self.encoder = ConvEncoder(image_size, channels, self._encoder_outputs(latent_dim), rngs=rngs)
-        self.decoder = ConvDecoder(latent_dim, image_size, channels, output=output, rngs=rngs)
+        if subspace:
+            self.decoder = SubspaceDecoder(latent_dim, image_size, channels, rngs=rngs)
+        else:
+            self.decoder = ConvDecoder(latent_dim, image_size, channels, output=output, rngs=rngs)
 
     @staticmethod
     def _architecture() -> str:
@@ -125,7 +130,14 @@ class VAE(AutoEncoder):
         """Mean and log-variance ``(B, k)`` each, of ``q(h | x)``."""
         out = self.encoder(x)
         k = self.config.latent_dim
-        return out[:, :k], out[:, k:]
+        mu = out[:, :k] + self.decoder.project(x) if self.config.subspace else out[:, :k]
+        return mu, out[:, k:]
+
+    def init_from_data(self, images: jax.Array) -> None:
+        """Data-dependent initialisation (``subspace=True`` only; a no-op otherwise): start from
+        probabilistic PCA of ``images (N, S, S)``, see :func:`manifold.models._subspace.init_subspace`."""
+        if self.config.subspace:
+            init_subspace(self.decoder, self.encoder, images)
 
     def encode(self, x: jax.Array) -> jax.Array:
         """Posterior mean ``mu(x)``, shape ``(B, k)``."""
@@ -192,5 +204,6 @@ def build_model(config: ModelConfig, *, seed: int = 0) -> AutoEncoder | VAE | GA
         image_size=config.image_size,
         channels=config.channels,
         output=config.output,
+        **({"subspace": True} if config.subspace else {}),
         rngs=nnx.Rngs(seed),
     )

@@ -53,6 +53,11 @@ def load_images(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
         kwargs = {"augment": True, **cfg.kwargs}
         train = mri_slices(size=cfg.size, split="train", n=cfg.n_train, key=jax.random.key(cfg.seed), **kwargs)[0]
         test = mri_slices(size=cfg.size, split="test", n=cfg.n_test, key=jax.random.key(cfg.seed + 1))[0]
+    elif cfg.name == "synthetic_mri":
+        from manifold.data import mri_training_images
+
+        train = mri_training_images(cfg.n_train, size=cfg.size, key=jax.random.key(cfg.seed), **cfg.kwargs)
+        test = mri_training_images(cfg.n_test, size=cfg.size, key=jax.random.key(cfg.seed + 1), **cfg.kwargs)
     else:  # pragma: no cover - DataConfig validates the name
         raise ValueError(f"data.name: unknown dataset {cfg.name!r}")
     train, test = (np.asarray(a, dtype=np.float32) for a in (train, test))

@@ -1,0 +1,397 @@
+"""Domain-randomised brain MR images synthesised from the ICBM152 2009a maps that ship in nilearn.
+
+A real scan differs from the MNI152 template in contrast (T1, T2, PD, FLAIR, EPI/b0), orientation,
+field of view, shape, coil sensitivity, resolution and noise. A generator trained on template
+slices alone learns *the template*. :func:`synthetic_mri` draws every one of those factors at
+random per image (the idea of SynthSeg, Billot et al. 2023), so that a generator trained on it
+has seen the variation real scans have.
+
+**Tissue model.** From the ICBM 2009a symmetric T1, GM and WM maps (1 mm, read once with nibabel)
+we build four tissue fractions per voxel:
+
+* ``WM`` and ``GM``: the probability maps;
+* ``CSF``: the filled, slightly smoothed brain mask ``B`` minus ``GM + WM`` (ventricles, sulci);
+* ``other`` (scalp, fat, muscle, skull): the T1 template's own intensity outside the brain,
+  ``T1 * (1 - B)``; background is where all four are zero.
+
+An image is ``sum_c f_c(r) I_c`` with tissue intensities ``I = (I_WM, I_GM, I_CSF, I_other)`` drawn
+per image: with probability ``1 - p_random`` from one of five contrast families (jittered by
+``N(0, 0.08^2)``), otherwise uniformly on ``[0, 1]^4`` (pure domain randomisation):
+
+=========  =====  =====  =====  =======
+family     WM     GM     CSF    other
+=========  =====  =====  =====  =======
+T1         0.85   0.55   0.10   1.00
+T2         0.35   0.55   1.00   0.60
+PD         0.65   0.80   0.90   0.80
+FLAIR      0.55   0.75   0.05   0.70
+EPI / b0   0.45   0.60   1.00   0.30
+=========  =====  =====  =====  =======
+
+**Geometry.** The slice plane is axial, coronal or sagittal (equal odds), tilted by up to
+``max_tilt`` degrees about both in-plane axes, mirrored left-right with probability 1/2
+(radiological vs neurological display), at a position along its normal drawn within the central
+``±slice_range`` of the brain. The field of view (square side, mm) shows the whole brain
+(uniform on ``[170, fov[1]]``) or, with probability ``p_zoom``, a zoomed crop (log-uniform on
+``[fov[0], 170]``); its centre wanders over the head as far as the crop allows. An in-plane affine adds a rotation ``U(-max_rotation, max_rotation)``,
+an isotropic scale ``U(*scale)`` with an anisotropy of up to ±10 %, a shear ``U(-shear, shear)``;
+a smooth elastic warp (coarse 5 x 5 grid, RMS ``elastic`` % of the field of view, cubic
+upsampling) bends it. Tissue fractions are sampled trilinearly in the 1 mm volume.
+
+**Acquisition.** A multiplicative bias field ``exp(b)``, with ``b`` a cubic-upsampled 4 x 4 grid of
+std ``bias``; an anisotropic Gaussian blur of FWHM log-uniform on ``fwhm_mm`` per axis (1-4 mm:
+slice-thickness and acquisition-matrix effects); Gaussian or Rician noise (equal odds) of std
+``U(0, noise)`` relative to the image maximum. Finally each image is min-max normalised to
+``[0, 1]``, the same normalisation as :func:`manifold.data.mri_validation`.
+
+**Lesions** (``lesions > 0``): up to ``lesions`` small disks of radius 1-3 pixels, at positions
+drawn inside the brain, each with its own random intensity, are painted before blurring; the
+returned ``lesion_mask`` marks them (for anomaly experiments).
+
+Everything is a pure function of the key: one jitted, vmapped call per chunk of 256 images.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifold.data._checks import check_key, check_positive_int, check_size
+
+__all__ = ["CONTRAST_FAMILIES", "TISSUES", "mri_training_images", "synthetic_mri", "tissue_volume"]
+
+TISSUES = ("wm", "gm", "csf", "other")
+CONTRAST_FAMILIES = {
+    "t1": (0.85, 0.55, 0.10, 1.00),
+    "t2": (0.35, 0.55, 1.00, 0.60),
+    "pd": (0.65, 0.80, 0.90, 0.80),
+    "flair": (0.55, 0.75, 0.05, 0.70),
+    "epi": (0.45, 0.60, 1.00, 0.30),
+}
+_FAMILY_TABLE = np.array(list(CONTRAST_FAMILIES.values()), np.float32)
+_GM_FILENAME = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
+_WM_FILENAME = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
+_CHUNK = 256
+_ELASTIC_GRID = 5
+_BIAS_GRID = 4
+_WHOLE_HEAD_MM = 170.0  # a field of view at least this wide shows the whole brain in-plane
+
+# Slice frames in RAS voxel axes (x: left -> right, y: posterior -> anterior, z: inferior -> superior):
+# rows run downwards on screen, columns to the right, as in manifold.data.mri_slices.
+#   axial: row 0 anterior, subject's right on the image right; coronal/sagittal: row 0 superior.
+_FRAMES = np.array(
+    [
+        [[0, -1, 0], [1, 0, 0], [0, 0, 1]],  # axial:    (row dir, column dir, normal)
+        [[0, 0, -1], [1, 0, 0], [0, 1, 0]],  # coronal
+        [[0, 0, -1], [0, 1, 0], [1, 0, 0]],  # sagittal
+    ],
+    np.float32,
+)
+
+
+def _nilearn_file(name: str):
+    from manifold.data.mri import mni152_path
+
+    path = mni152_path().parent / name
+    if not path.is_file():
+        raise FileNotFoundError(f"ICBM152 map not found at {path}; is nilearn (>= 0.10) installed?")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _tissues() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import nibabel
+    from scipy import ndimage
+
+    from manifold.data.mri import mri_volume
+
+    t1 = np.asarray(mri_volume(), np.float32)
+    gm, wm = (np.asarray(nibabel.load(_nilearn_file(f)).dataobj, np.float32) for f in (_GM_FILENAME, _WM_FILENAME))
+    gm, wm = (np.clip(a / a.max(), 0.0, 1.0) for a in (gm, wm))
+    parenchyma = np.clip(gm + wm, 0.0, 1.0)
+    mask = ndimage.binary_closing(parenchyma > 0.3, structure=np.ones((3, 3, 3)), iterations=2)
+    mask = ndimage.binary_fill_holes(mask)
+    brain = np.clip(ndimage.gaussian_filter(mask.astype(np.float32), 0.7), 0.0, 1.0)
+    csf = np.clip(brain - parenchyma, 0.0, 1.0)
+    other = t1 * (1.0 - brain)
+    other /= max(float(other.max()), 1e-6)
+    volume = np.stack([wm, gm, csf, other], axis=-1).astype(np.float32)
+    volume.setflags(write=False)
+    coords = np.argwhere(mask)
+    centre = ((coords.min(0) + coords.max(0)) / 2).astype(np.float32)
+    extent = (coords.max(0) - coords.min(0) + 1).astype(np.float32)
+    return volume, centre, extent
+
+
+def tissue_volume() -> np.ndarray:
+    """The four tissue fractions ``(197, 233, 189, 4)`` float32 (``TISSUES`` order, RAS voxels), read-only."""
+    return _tissues()[0]
+
+
+def _trilinear(volume: jax.Array, points: jax.Array) -> jax.Array:
+    """Channels ``(P, C)`` of ``volume (X, Y, Z, C)`` at voxel coordinates ``points (P, 3)``, zero outside."""
+    upper = jnp.array(volume.shape[:3], jnp.int32)[None] - 1
+    base = jnp.floor(points)
+    frac = points - base
+    base = base.astype(jnp.int32)
+    flat = volume.reshape(-1, volume.shape[-1])
+    strides = jnp.array([volume.shape[1] * volume.shape[2], volume.shape[2], 1], jnp.int32)
+    out = 0.0
+    for corner in np.ndindex(2, 2, 2):
+        offset = jnp.array(corner, jnp.int32)[None]
+        idx = base + offset
+        inside = jnp.all((idx >= 0) & (idx <= upper), axis=-1)
+        w = jnp.prod(jnp.where(offset == 1, frac, 1.0 - frac), axis=-1) * inside
+        lin = jnp.sum(jnp.clip(idx, 0, upper) * strides[None], axis=-1)
+        out = out + w[:, None] * flat[lin]
+    return out
+
+
+def _rotation(axis: int, angle: jax.Array) -> jax.Array:
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    i, j = [a for a in range(3) if a != axis]
+    r = jnp.eye(3)
+    return r.at[i, i].set(c).at[j, j].set(c).at[i, j].set(-s).at[j, i].set(s)
+
+
+def _gaussian_blur(image: jax.Array, sigma_rows: jax.Array, sigma_cols: jax.Array) -> jax.Array:
+    """Anisotropic Gaussian blur (std in pixels) by multiplication in the Fourier domain."""
+    h, w = image.shape
+    fr = jnp.fft.fftfreq(h)[:, None]
+    fc = jnp.fft.rfftfreq(w)[None, :]
+    kernel = jnp.exp(-2.0 * jnp.pi**2 * ((sigma_rows * fr) ** 2 + (sigma_cols * fc) ** 2))
+    return jnp.fft.irfft2(jnp.fft.rfft2(image) * kernel, s=(h, w))
+
+
+def _one_image(key, volume, centre, extent, opts):
+    size = opts["size"]
+    keys = iter(jax.random.split(key, 32))
+
+    def u(lo, hi, shape=()):
+        return jax.random.uniform(next(keys), shape, minval=lo, maxval=hi)
+
+    # --- geometry: frame, tilt, mirror, slice position, field of view
+    orientation = jax.random.randint(next(keys), (), 0, 3)
+    frame = jnp.asarray(_FRAMES)[orientation]  # rows: row dir, column dir, normal
+    tilt = jnp.deg2rad(opts["max_tilt"])
+    rot = _rotation(0, u(-tilt, tilt)) @ _rotation(1, u(-tilt, tilt))
+    frame = rot @ frame  # tilted about the in-plane axes (frame-local coordinates)
+    mirror = jnp.where(jax.random.bernoulli(next(keys)), -1.0, 1.0)
+    row_dir, col_dir, normal = frame[0], frame[1] * mirror, frame[2]
+    zoom_fov = jnp.exp(u(jnp.log(opts["fov"][0]), jnp.log(_WHOLE_HEAD_MM)))
+    fov = jnp.where(jax.random.bernoulli(next(keys), opts["p_zoom"]), zoom_fov, u(_WHOLE_HEAD_MM, opts["fov"][1]))
+    depth = jnp.abs(normal) @ extent
+    in_plane = jnp.stack([jnp.abs(row_dir) @ extent, jnp.abs(col_dir) @ extent])
+    wander = jnp.maximum(in_plane - fov, 0.0) / 2 + 0.1 * fov
+    offset = u(-1.0, 1.0, (2,)) * wander
+    position = u(-opts["slice_range"], opts["slice_range"]) * depth / 2
+    origin = jnp.asarray(centre) + offset[0] * row_dir + offset[1] * col_dir + position * normal
+
+    # --- in-plane affine and elastic warp, in mm
+    t = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size - 0.5
+    grid = jnp.stack(jnp.meshgrid(t, t, indexing="ij"), axis=-1) * fov  # (S, S, 2): (row, col) mm
+    angle = jnp.deg2rad(u(-opts["max_rotation"], opts["max_rotation"]))
+    scale = u(*opts["scale"]) * (1.0 + u(-0.1, 0.1, (2,)) * jnp.array([1.0, -1.0]))
+    shear = u(-opts["shear"], opts["shear"])
+    affine = _rotation(2, angle)[:2, :2] @ jnp.array([[1.0, shear], [0.0, 1.0]]) @ jnp.diag(1.0 / scale)
+    coarse = jax.random.normal(next(keys), (_ELASTIC_GRID, _ELASTIC_GRID, 2)) * (opts["elastic"] / 100 * fov)
+    disp = jax.image.resize(coarse, (size, size, 2), "cubic")
+    plane = grid @ affine.T + disp
+    points = origin[None, None] + plane[..., :1] * row_dir[None, None] + plane[..., 1:] * col_dir[None, None]
+    fractions = _trilinear(volume, points.reshape(-1, 3)).reshape(size, size, 4)
+
+    # --- lesions (before blur), drawn inside the brain
+    lesion_mask = jnp.zeros((size, size))
+    if opts["lesions"]:
+        brain = fractions[..., 0] + fractions[..., 1]
+        logits = jnp.log(jnp.clip(brain, 1e-6, None)).ravel()
+        where = jax.random.categorical(next(keys), logits, shape=(opts["lesions"],))
+        count = jax.random.randint(next(keys), (), 1, opts["lesions"] + 1)
+        radius = u(1.0, 3.0, (opts["lesions"],))
+        rows, cols = jnp.divmod(where, size)
+        r = jnp.arange(size, dtype=jnp.float32)
+        d2 = (r[None, :, None] - rows[:, None, None]) ** 2 + (r[None, None, :] - cols[:, None, None]) ** 2
+        disks = jnp.clip(radius[:, None, None] + 0.5 - jnp.sqrt(d2), 0.0, 1.0)  # anti-aliased edge
+        disks = disks * (jnp.arange(opts["lesions"]) < count)[:, None, None]
+        lesion_intensity = u(0.0, 1.0, (opts["lesions"],))
+        lesion_mask = jnp.max(disks, axis=0)
+
+    # --- contrast
+    family = jax.random.randint(next(keys), (), 0, len(_FAMILY_TABLE))
+    jittered = jnp.asarray(_FAMILY_TABLE)[family] + 0.08 * jax.random.normal(next(keys), (4,))
+    random_contrast = jax.random.bernoulli(next(keys), opts["p_random"])
+    intensity = jnp.clip(jnp.where(random_contrast, u(0.0, 1.0, (4,)), jittered), 0.0, 1.0)
+    image = fractions @ intensity
+    if opts["lesions"]:
+        top = jnp.argmax(disks, axis=0)
+        image = image * (1.0 - lesion_mask) + lesion_intensity[top] * lesion_mask
+
+    # --- acquisition: bias field, resolution, noise, normalisation
+    bias = jax.random.normal(next(keys), (_BIAS_GRID, _BIAS_GRID)) * opts["bias"]
+    image = image * jnp.exp(jax.image.resize(bias, (size, size), "cubic"))
+    fwhm = jnp.exp(u(jnp.log(opts["fwhm_mm"][0]), jnp.log(opts["fwhm_mm"][1]), (2,)))
+    sigma_px = fwhm / 2.3548 / (fov / size)
+    image = _gaussian_blur(image, sigma_px[0], sigma_px[1])
+    image = image / jnp.maximum(jnp.max(image), 1e-6)
+    sigma = u(0.0, opts["noise"])
+    n1, n2 = jax.random.normal(next(keys), (2, size, size)) * sigma
+    rician = jax.random.bernoulli(next(keys))
+    image = jnp.where(rician, jnp.sqrt((image + n1) ** 2 + n2**2), image + n1)
+    lo, hi = jnp.min(image), jnp.max(image)
+    image = (image - lo) / jnp.maximum(hi - lo, 1e-6)
+    info = {
+        "orientation": orientation,
+        "fov_mm": fov,
+        "family": jnp.where(random_contrast, -1, family),
+        "intensity": intensity,
+        "lesion_mask": lesion_mask > 0.5,
+    }
+    return image.astype(jnp.float32), info
+
+
+@functools.partial(jax.jit, static_argnames=("opts",))
+def _chunk(keys, volume, centre, extent, *, opts):
+    opts = dict(opts)
+    return jax.vmap(lambda k: _one_image(k, volume, centre, extent, opts))(keys)
+
+
+def _interval(value, name, lo, hi):
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and lo <= value[0] <= value[1] <= hi
+    )
+    if not ok:
+        raise ValueError(f"{name}: expected a pair (low, high) with {lo} <= low <= high <= {hi}, got {value!r}")
+    return (float(value[0]), float(value[1]))
+
+
+def _number(value, name, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ValueError(f"{name}: expected a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def synthetic_mri(
+    n: int,
+    *,
+    size: int = 128,
+    key,
+    fov: tuple[float, float] = (70.0, 250.0),
+    p_zoom: float = 0.3,
+    slice_range: float = 0.7,
+    max_tilt: float = 10.0,
+    max_rotation: float = 15.0,
+    scale: tuple[float, float] = (0.8, 1.2),
+    shear: float = 0.1,
+    elastic: float = 1.5,
+    bias: float = 0.2,
+    fwhm_mm: tuple[float, float] = (1.0, 4.0),
+    noise: float = 0.03,
+    p_random: float = 0.25,
+    lesions: int = 0,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Domain-randomised brain MR slices (see the module docstring for the model).
+
+    Args:
+        n: number of images.
+        size: side of the square images in pixels (>= 8).
+        key: ``jax.random`` key; the output is a pure function of it (and of the options).
+        fov: range of the square field of view in mm: with probability ``p_zoom`` a zoomed crop,
+            log-uniform on ``[fov[0], 170]``, otherwise the whole brain, uniform on ``[170, fov[1]]``.
+        p_zoom: probability of a zoomed crop.
+        slice_range: slice positions lie within ``±slice_range`` of the brain's half-depth (0-1).
+        max_tilt: largest out-of-plane tilt in degrees about each in-plane axis.
+        max_rotation: largest in-plane rotation in degrees.
+        scale: range of the in-plane isotropic scale factor.
+        shear: largest in-plane shear.
+        elastic: RMS of the coarse elastic displacements, in % of the field of view.
+        bias: std of the log bias field.
+        fwhm_mm: range of the blur's full width at half maximum in mm, drawn per axis.
+        noise: largest noise std relative to the image maximum (Gaussian or Rician).
+        p_random: probability of fully random tissue intensities instead of a contrast family.
+        lesions: largest number of small lesions per image (0: none).
+
+    Returns:
+        ``(images, info)``: ``images`` ``(n, size, size)`` float32, each min-max normalised to
+        ``[0, 1]``; ``info`` a dict of per-image arrays: ``orientation`` (0 axial, 1 coronal,
+        2 sagittal), ``fov_mm``, ``family`` (index into ``CONTRAST_FAMILIES``, -1 for random),
+        ``intensity`` ``(n, 4)`` tissue intensities (``TISSUES`` order), and ``lesion_mask``
+        ``(n, size, size)`` bool.
+    """
+    n = check_positive_int(n, "n")
+    size = check_size(size)
+    key = check_key(key)
+    opts = (
+        ("size", size),
+        ("fov", _interval(fov, "fov", 10.0, 400.0)),
+        ("p_zoom", _number(p_zoom, "p_zoom", 0.0, 1.0)),
+        ("slice_range", _number(slice_range, "slice_range", 0.0, 1.0)),
+        ("max_tilt", _number(max_tilt, "max_tilt", 0.0, 45.0)),
+        ("max_rotation", _number(max_rotation, "max_rotation", 0.0, 180.0)),
+        ("scale", _interval(scale, "scale", 0.1, 10.0)),
+        ("shear", _number(shear, "shear", 0.0, 1.0)),
+        ("elastic", _number(elastic, "elastic", 0.0, 10.0)),
+        ("bias", _number(bias, "bias", 0.0, 2.0)),
+        ("fwhm_mm", _interval(fwhm_mm, "fwhm_mm", 0.0, 20.0)),
+        ("noise", _number(noise, "noise", 0.0, 1.0)),
+        ("p_random", _number(p_random, "p_random", 0.0, 1.0)),
+        ("lesions", check_positive_int(lesions, "lesions", minimum=0)),
+    )
+    if not opts[1][1][0] <= _WHOLE_HEAD_MM <= opts[1][1][1]:
+        raise ValueError(
+            f"fov: expected low <= {_WHOLE_HEAD_MM:g} <= high (zoomed crops below, whole brain above), got {fov!r}"
+        )
+    volume, centre, extent = _tissues()
+    volume = jnp.asarray(volume)
+    keys = jax.random.split(key, n)
+    chunk = min(n, _CHUNK)
+    pad = (-n) % chunk
+    keys = jnp.concatenate([keys, keys[:pad]]) if pad else keys
+    outs = [_chunk(keys[i : i + chunk], volume, centre, extent, opts=opts) for i in range(0, keys.shape[0], chunk)]
+    images, info = jax.tree.map(lambda *a: jnp.concatenate(a)[:n], *outs)
+    return images, info
+
+
+def mri_training_images(
+    n: int, *, size: int = 128, key, split: str = "train", mni_fraction: float = 0.2, **synthetic_kwargs
+) -> jax.Array:
+    """The MRI generators' training mixture: :func:`synthetic_mri` plus augmented MNI152 slices.
+
+    A fraction ``mni_fraction`` of the images are augmented :func:`manifold.data.mri_slices` of
+    ``split`` (all three orientations in equal parts), min-max normalised per image like the
+    synthetic ones; the rest are :func:`synthetic_mri` draws. The two parts are interleaved by a
+    permutation drawn from ``key``.
+
+    Args:
+        n: number of images.
+        size: side in pixels.
+        key: ``jax.random`` key.
+        split: MNI152 split the template slices come from (``"train"`` or ``"test"``).
+        mni_fraction: share of template slices, in ``[0, 1]``.
+        **synthetic_kwargs: options of :func:`synthetic_mri`.
+
+    Returns:
+        ``(n, size, size)`` float32 in ``[0, 1]``.
+    """
+    from manifold.data.mri import mri_slices
+
+    n = check_positive_int(n, "n")
+    mni_fraction = _number(mni_fraction, "mni_fraction", 0.0, 1.0)
+    k_syn, k_perm, *k_mni = jax.random.split(check_key(key), 5)
+    n_mni = round(n * mni_fraction)
+    parts = []
+    if n - n_mni:
+        parts.append(synthetic_mri(n - n_mni, size=size, key=k_syn, **synthetic_kwargs)[0])
+    counts = [n_mni // 3 + (i < n_mni % 3) for i in range(3)]
+    for axis, count, k in zip(("axial", "coronal", "sagittal"), counts, k_mni):
+        if count:
+            x = mri_slices(size=size, split=split, n=count, key=k, augment=True, axis=axis)[0]
+            lo, hi = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
+            parts.append((x - lo) / jnp.maximum(hi - lo, 1e-6))
+    images = jnp.concatenate(parts)
+    return images[jax.random.permutation(k_perm, n)]
