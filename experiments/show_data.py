@@ -6,6 +6,8 @@
 * ``data_lung.png``: rows of healthy lung phantoms, then with a collapsed region, a pneumothorax
   and a small anomaly (the same key per row, so each pathology row is the healthy row's twin).
 * ``data_mri.png``: MNI152 axial train slices, test slices, and augmented train slices.
+* ``data_synthetic_mri.png``: 64 random draws of ``synthetic_mri`` at 128x128 (lesions outlined),
+  and ``data_mri_validation.png``: the real validation scans (never trained on).
 * ``data_anomaly.png``: disk-and-rectangle phantoms without and with an anomaly (outlined).
 * ``data_rotations.png``: one phantom rotated in equal steps (the rotated-image manifold).
 """
@@ -24,7 +26,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import colors  # noqa: E402
 import numpy as np  # noqa: E402
 
-from manifold.data import anomaly_phantoms, lung_phantoms, mri_slices, rotations  # noqa: E402
+from manifold.data import (  # noqa: E402
+    anomaly_phantoms,
+    lung_phantoms,
+    mri_slices,
+    mri_validation,
+    rotations,
+    synthetic_mri,
+)
 from manifold.thorax import thorax_mask  # noqa: E402
 
 
@@ -33,6 +42,7 @@ class ShowConfig:
     cols: int = 6
     lung_size: int = 128
     mri_size: int = 64
+    synthetic_size: int = 128
     anomaly_size: int = 64
     seed: int = 0
     out: str = "out"
@@ -92,6 +102,16 @@ def main() -> None:
         ("MRI train, augmented", np.asarray(augmented)),
     ]
     grid(rows, out / "data_mri.png", vmin=0.0, vmax=1.0, cmap="gray")
+
+    drawn, info = synthetic_mri(64, size=cfg.synthetic_size, key=k_mri, lesions=2)
+    drawn, lesion = np.asarray(drawn), np.asarray(info["lesion_mask"])
+    rows = [(f"synthetic_mri, 64 draws at {cfg.synthetic_size}x{cfg.synthetic_size}" if r == 0 else "", drawn[8 * r : 8 * r + 8])
+            for r in range(8)]  # fmt: skip
+    overlays = {r: lesion[8 * r : 8 * r + 8] for r in range(8)}
+    grid(rows, out / "data_synthetic_mri.png", vmin=0.0, vmax=1.0, cmap="gray", overlays=overlays)
+    val, names = mri_validation(cfg.synthetic_size)
+    grid([("validation scans: " + ", ".join(names), np.asarray(val))], out / "data_mri_validation.png",
+         vmin=0.0, vmax=1.0, cmap="gray")  # fmt: skip
 
     clean, _ = anomaly_phantoms(cfg.cols, key=k_anom, size=cfg.anomaly_size, anomaly=False)
     dirty, mask = anomaly_phantoms(cfg.cols, key=k_anom, size=cfg.anomaly_size, anomaly=True)

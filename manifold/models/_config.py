@@ -56,7 +56,7 @@ class ModelConfig:
         if not isinstance(self.output, str) or self.output not in ("sigmoid", "linear"):
             raise ValueError(f"output: expected 'sigmoid' or 'linear', got {self.output!r}")
         if not isinstance(self.subspace, bool):
-            raise ValueError(f"subspace: expected True or False, got {self.subspace!r}")
+            raise TypeError(f"subspace: expected True or False, got {self.subspace!r}")
         if self.subspace and (self.architecture != "vae" or self.output != "linear"):
             raise ValueError(
                 f"subspace: the PCA + residual decoder is a VAE with output='linear', got architecture="
