@@ -1,8 +1,10 @@
 """Latent solvers: reconstruct ``x = G(h)`` from ``b = A(x) + noise`` on a learned manifold.
 
-* :func:`solve_latent` — ``argmin_h ||A(G(h)) - b||^2 + lam ||h||^2`` by Levenberg-Marquardt
-  (exact Jacobian, the default, or Broyden's secant updates) or the CSGM Adam recipe, with
-  parallel (optionally pruned) restarts and batched data, one compiled call.
+* :func:`solve_latent` — ``argmin_h ||A(G(h)) - b||^2 + w ||h||^2`` with a solver object:
+  :class:`LM` (Levenberg-Marquardt; the default ``LM()`` uses Broyden's secant Jacobian and
+  prunes the restarts to the best 2 after 5 iterations) or :class:`Adam` (the CSGM recipe), with
+  parallel restarts and batched data, one compiled call; ``w`` is relative to the data (``lam``)
+  or set from the noise level.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
   off the manifold (Sparse-Gen).
 * :func:`fit_learned_map` — a network ``b -> h`` trained on simulated pairs (Seo et al. 2019),
@@ -11,9 +13,12 @@
 
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
+from manifold.solve.solvers import LM, Adam
 from manifold.solve.sparse import SparseSolution, solve_sparse_deviation
 
 __all__ = [
+    "LM",
+    "Adam",
     "LatentSolution",
     "LearnedMap",
     "SparseSolution",

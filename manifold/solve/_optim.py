@@ -34,6 +34,24 @@ def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return res, J
 
 
+def spd_solve(H: jax.Array, g: jax.Array) -> jax.Array:
+    """``H^{-1} g`` for a small symmetric positive definite ``H`` by a Cholesky factorisation in plain ``jnp``."""
+    k = H.shape[0]
+    idx = jnp.arange(k)
+    tiny = jnp.finfo(H.dtype).tiny
+
+    def column(j, L):
+        v = H[:, j] - L @ L[j]
+        return L.at[:, j].set(jnp.where(idx >= j, v / jnp.sqrt(jnp.maximum(v[j], tiny)), 0.0))
+
+    L = jax.lax.fori_loop(0, k, column, jnp.zeros_like(H))
+    y = jax.lax.fori_loop(0, k, lambda i, y: y.at[i].set((g[i] - L[i] @ y) / L[i, i]), jnp.zeros_like(g))
+    return jax.lax.fori_loop(
+        0, k, lambda n, x: x.at[k - 1 - n].set((y[k - 1 - n] - L[:, k - 1 - n] @ x) / L[k - 1 - n, k - 1 - n]),
+        jnp.zeros_like(g),
+    )
+
+
 def _pad(history: jax.Array, n: jax.Array, last: jax.Array) -> jax.Array:
     """Entries ``history[n:]`` replaced by ``last`` (the solver stopped after ``n`` iterations)."""
     idx = jnp.arange(history.shape[0]).reshape((-1,) + (1,) * (history.ndim - 1))
@@ -45,7 +63,7 @@ class LMState(NamedTuple):
 
     ``history`` and ``path`` have the full ``steps`` length and are filled at index ``i``, so a
     solve can be split into phases (:func:`lm_run` up to some iteration, then on) and the
-    restarts between phases pruned (see ``keep`` in :func:`manifold.solve.solve_latent`).
+    restarts between phases pruned (see ``keep`` of :class:`manifold.solve.LM`).
     """
 
     i: jax.Array  # iterations done
@@ -140,7 +158,7 @@ def lm_run(
         path = s.path.at[s.i].set(s.h) if record_path else s.path
         g = s.J.T @ s.res + lam * s.h
         H = s.J.T @ s.J + lam * eye
-        delta = jnp.linalg.solve(H + s.mu * eye, -g)
+        delta = spd_solve(H + s.mu * eye, -g)
         h_new = s.h + delta
         res_new, J_accept, J_reject = trial(s.i, h_new, s.res, s.J, delta)
         f_new = res_new @ res_new + lam * h_new @ h_new
@@ -150,7 +168,7 @@ def lm_run(
         mu = jnp.where(accept, s.mu * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), s.mu * s.nu)
         small_step = jnp.linalg.norm(delta) <= tol * (jnp.linalg.norm(s.h) + tol)
         converged = accept & (s.f - f_new <= tol * s.f)
-        pick = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+        pick = lambda new, old: jnp.where(accept, new, old)
         return LMState(
             i=s.i + 1,
             h=pick(h_new, s.h),

@@ -26,10 +26,21 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from manifold.models import image_shape_of, latent_dim_of
+from manifold.operators import ForwardMap
 
-__all__ = ["Static", "as_pytree", "check_problem", "real_view", "residual_fn"]
+__all__ = [
+    "Static",
+    "as_pytree",
+    "canonical",
+    "check_problem",
+    "data_power",
+    "prior_weights",
+    "real_view",
+    "residual_fn",
+]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -102,12 +113,16 @@ def check_problem(
 ) -> tuple[int, tuple[int, ...], tuple[int, ...], jax.Array]:
     """Validate ``(G, A, b)`` and return ``(k, image_shape, out_shape, b)``.
 
-    ``A.in_shape`` / ``A.out_shape`` are used when ``A`` has them (a LinearOperator); otherwise
-    the output shape comes from ``jax.eval_shape(A, image)``. ``b`` may carry leading batch axes.
+    ``A.in_shape`` / ``A.out_shape`` are used when ``A`` has them (a ForwardMap or
+    LinearOperator); otherwise the output shape and dtype come from
+    ``jax.eval_shape(A, image)``. ``b`` may carry leading batch axes and must be complex exactly
+    when ``A``'s output is (a real ``|b|`` or ``b.real`` of MRI k-space would be fitted silently
+    otherwise: only its real part can be matched).
 
     Raises:
       ValueError: when ``b`` holds NaN/inf, ``b``'s trailing shape differs from ``A``'s output
-        shape, or ``G``'s image shape differs from ``A``'s input shape.
+        shape, ``b`` is real for a complex ``A`` or complex for a real one, or ``G``'s image shape
+        differs from ``A``'s input shape.
       TypeError: when ``G`` or ``A`` is not callable.
     """
     if not callable(G):
@@ -119,22 +134,106 @@ def check_problem(
     in_shape = getattr(A, "in_shape", None)
     if in_shape is not None and tuple(in_shape) != image_shape:
         raise ValueError(f"G: generator image shape {image_shape} != A.in_shape {tuple(in_shape)}")
-    out_shape = getattr(A, "out_shape", None)
-    if out_shape is None:
+    if isinstance(A, ForwardMap):
+        b = A.check_output(b, "b")
+        out_shape = tuple(A.out_shape)
+    else:
         try:
-            out_shape = jax.eval_shape(A, jax.ShapeDtypeStruct(image_shape, jnp.float32)).shape
+            out = jax.eval_shape(A, jax.ShapeDtypeStruct(image_shape, jnp.float32))
         except Exception as err:  # the map cannot take G's images at all
             raise ValueError(f"A: cannot be applied to images of G's shape {image_shape}: {err}") from err
-    out_shape = tuple(out_shape)
-    b = jnp.asarray(b)
-    if not (jnp.issubdtype(b.dtype, jnp.floating) or jnp.issubdtype(b.dtype, jnp.complexfloating)):
-        raise ValueError(f"b: expected a floating or complex array, got dtype {b.dtype}")
-    nb = len(out_shape)
-    if b.ndim < nb or b.shape[b.ndim - nb :] != out_shape:
-        raise ValueError(f"b: expected shape {out_shape} (A's output) or (batch, *{out_shape}), got {b.shape}")
+        out_shape = tuple(out.shape)
+        b = jnp.asarray(b)
+        if not (jnp.issubdtype(b.dtype, jnp.floating) or jnp.issubdtype(b.dtype, jnp.complexfloating)):
+            raise ValueError(f"b: expected a floating or complex array, got dtype {b.dtype}")
+        nb = len(out_shape)
+        if b.ndim < nb or b.shape[b.ndim - nb :] != out_shape:
+            raise ValueError(f"b: expected shape {out_shape} (A's output) or (batch, *{out_shape}), got {b.shape}")
+        complex_out = jnp.issubdtype(out.dtype, jnp.complexfloating)
+        if jnp.iscomplexobj(b) != complex_out:
+            kind = "complex" if complex_out else "real"
+            raise ValueError(
+                f"b: expected {kind} data (A returns {jnp.dtype(out.dtype).name}), got dtype {b.dtype}; "
+                + ("pass the complex measurement, not its magnitude or real part" if complex_out else "")
+            )
     if not bool(jnp.all(jnp.isfinite(b))):
         raise ValueError("b: contains NaN or infinite values")
     return k, image_shape, out_shape, b
+
+
+def data_power(b: jax.Array) -> jax.Array:
+    """Mean square per measured real component of one data vector ``b``.
+
+    ``P(b) = ||b||^2 / (c n)`` with ``n`` the number of non-zero entries of ``b`` and ``c = 2`` for
+    complex data (a real and an imaginary component each), ``c = 1`` for real data. Entries that
+    are exactly zero (the unsampled k-space locations of a masked MRI operator) are not
+    measurements. White noise with ``E|n_i|^2 = s^2`` per entry at ``SNR = 10 log10(c P / s^2)``
+    has variance ``s^2 / c = P 10^(-SNR/10)`` per real component.
+    """
+    b = jnp.ravel(b)
+    c = 2.0 if jnp.iscomplexobj(b) else 1.0
+    power = jnp.sum(jnp.real(b * jnp.conj(b)))
+    return power / (c * jnp.maximum(jnp.sum(b != 0), 1).astype(power.dtype))
+
+
+def _scalar(value: Any, name: str) -> float:
+    """``float(value)`` of a finite scalar ``>= 0`` (Python, NumPy or 0-d JAX), else ``ValueError``."""
+    arr = value if isinstance(value, jax.Array) else np.asarray(value)
+    if arr.ndim != 0:
+        raise ValueError(
+            f"{name}: expected one number (a scalar applied to every b), got an array of shape {tuple(arr.shape)}"
+        )
+    try:
+        v = float(arr)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if isinstance(value, bool) or not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return v
+
+
+DEFAULT_LAM = 1e-4
+
+
+def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[float, float]:
+    """``(relative, absolute)`` parts of the prior weight ``w = relative * P(b) + absolute``.
+
+    Exactly one of the two rules applies:
+
+    * ``noise_level = s`` (the standard deviation per data entry, as in
+      :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``, i.e. ``s / sqrt(2)`` per real
+      and imaginary component of complex data): ``w = s^2`` for real data, ``s^2 / 2`` for complex
+      data, the MAP weight for the prior ``h ~ N(0, I)``.
+    * otherwise ``w = lam * P(b)`` with ``P`` of :func:`data_power` (default ``lam = 1e-4``: the
+      MAP weight for 1 % noise, 40 dB SNR).
+
+    Raises:
+      ValueError: when both are given, or either is not a finite scalar ``>= 0``.
+    """
+    if noise_level is not None:
+        if lam is not None:
+            raise ValueError("lam, noise_level: give one of them (the prior weight is set by either), not both")
+        s = _scalar(noise_level, "noise_level")
+        return 0.0, s * s / (2.0 if complex_data else 1.0)
+    return _scalar(DEFAULT_LAM if lam is None else lam, "lam"), 0.0
+
+
+def canonical(tree: Any) -> Any:
+    """Every array leaf of ``tree`` committed to the default device (``SingleDeviceSharding``).
+
+    The jitted solvers are cached on their arguments' shardings and committedness too, so data
+    from ``A(G(h))`` (whose sharding follows ``G``'s weights) and the same data from a NumPy
+    array or :func:`~manifold.operators.gaussian_noise` would otherwise compile the solve twice.
+    """
+    device = jax.config.jax_default_device or jax.devices()[0]
+    if not isinstance(device, jax.Device):  # a platform name
+        device = jax.devices(device)[0]
+    sharding = jax.sharding.SingleDeviceSharding(device)
+
+    def put(a):
+        return jax.device_put(a, sharding) if isinstance(a, (jax.Array, np.ndarray)) else a
+
+    return jax.tree_util.tree_map(put, tree)
 
 
 def batch_shape(b: jax.Array, out_shape: tuple[int, ...]) -> tuple[int, ...]:

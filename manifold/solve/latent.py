@@ -9,13 +9,16 @@ al. 2017) is kept as the reference. The non-convexity is handled by restarts, ru
 with ``vmap`` (and optionally pruned to the best few after a short screen); a batch of data
 vectors ``b`` is a second ``vmap``. The whole solve (initialisation, restarts, the loop, the
 choice of the best restart) is one ``jax.jit``-compiled function, compiled once per
-``(shapes, method, steps, restarts, keep, init kind)`` and reused.
+``(shapes, solver, restarts, init kind)`` and reused; its inputs are committed to the default
+device first, so data that differ only in sharding reuse it too, and compiled solves persist
+across processes (:mod:`manifold.solve._cache`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -23,13 +26,21 @@ import jax
 import jax.numpy as jnp
 
 from manifold.solve import _optim
-from manifold.solve._problem import as_pytree, batch_shape, check_problem, flat_batch, real_view, residual_fn
+from manifold.solve._cache import enable_compilation_cache
+from manifold.solve._problem import (
+    as_pytree,
+    batch_shape,
+    canonical,
+    check_problem,
+    data_power,
+    flat_batch,
+    prior_weights,
+    real_view,
+    residual_fn,
+)
+from manifold.solve.solvers import LM, Adam
 
 __all__ = ["LatentSolution", "solve_latent"]
-
-LM_JACOBIAN = {"lm": "exact", "lm-broyden": "broyden"}
-METHODS = (*LM_JACOBIAN, "adam")
-DEFAULT_STEPS = {"lm": 100, "lm-broyden": 200, "adam": 1000}
 
 
 @jax.tree_util.register_dataclass
@@ -41,14 +52,17 @@ class LatentSolution:
       h: the selected latent ``(k,)``: the restart with the lowest final loss.
       x: ``G(h)``, shape ``image_shape``.
       residual: relative data misfit ``||A(x) - b|| / ||b||``.
-      loss: final ``||A(G(h)) - b||^2 + lam ||h||^2`` of the selected restart.
+      loss: final ``||A(G(h)) - b||^2 + w ||h||^2`` of the selected restart.
       loss_history: ``(steps,)`` loss of the selected restart per iteration (padded with the final
         value when the solver stopped early).
       iterations: iterations run by the selected restart.
       restart_h: ``(restarts, k)`` final latent of every restart.
-      restart_loss: ``(restarts,)`` final loss of every restart.
+      restart_loss: ``(restarts,)`` final loss of every restart (``inf`` where ``G`` or ``A``
+        produced NaN/inf).
       path: ``(steps, k)`` iterates of the selected restart when ``record_path=True``, else
         an empty ``(0, k)`` array.
+      prior_weight: the absolute weight ``w`` of ``||h||^2`` used for this ``b`` (from ``lam``
+        and the data, or from ``noise_level``).
     """
 
     h: jax.Array
@@ -60,6 +74,7 @@ class LatentSolution:
     restart_h: jax.Array
     restart_loss: jax.Array
     path: jax.Array
+    prior_weight: jax.Array
 
 
 # -- initial points -------------------------------------------------------------------------------
@@ -92,17 +107,19 @@ def _starts(base, key, *, restarts: int, k: int, sigma: jax.Array) -> jax.Array:
 
 
 # -- the compiled solve ---------------------------------------------------------------------------
-def _levenberg_marquardt_restarts(r, h0, lam, tol, *, jacobian, steps, keep, screen_steps, record_path):
-    """LM from every row of ``h0`` in parallel, optionally pruned to the best ``keep`` restarts.
+def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
+    """LM from every row of ``h0`` in parallel, optionally pruned to the best ``solver.keep`` restarts.
 
     Without pruning every restart runs to convergence. With ``keep``, all restarts run
     ``screen_steps`` iterations, then only the ``keep`` with the lowest loss continue (the
     restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
     ``restarts / keep``). Pruned restarts report their state at the screen.
     """
+    steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
+    tol = jnp.float32(solver.tol)
     init = jax.vmap(lambda h: _optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
-    run = lambda until: jax.vmap(  # noqa: E731
-        lambda s: _optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=jacobian)
+    run = lambda until: jax.vmap(
+        lambda s: _optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
     )
     states = init(h0)
     if keep is None or keep >= h0.shape[0] or screen_steps >= steps:
@@ -114,33 +131,26 @@ def _levenberg_marquardt_restarts(r, h0, lam, tol, *, jacobian, steps, keep, scr
     return jax.tree_util.tree_map(lambda a, c: a.at[top].set(c), screened, continued)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("method", "restarts", "steps", "init_kind", "k", "keep", "screen_steps", "record_path"),
-)
-def _solve_batch(
-    G, A, init, b, key, lam, sigma, tol, lr, *, method, restarts, steps, init_kind, k, keep, screen_steps, record_path
-):
+@functools.partial(jax.jit, static_argnames=("solver", "restarts", "init_kind", "k", "record_path"))
+def _solve_batch(G, A, init, b, key, lam_rel, w_abs, sigma, *, solver, restarts, init_kind, k, record_path):
     """Solve for every row of ``b`` (shape ``(n, *out_shape)``); one compiled function."""
 
     def one(b_i, key_i, init_i):
         base = _base_point(init_kind, init_i, G, A, b_i, k)
         h0 = _starts(base, key_i, restarts=restarts, k=k, sigma=sigma)
         r = residual_fn(G, A, b_i)
-        if method == "adam":
-            run = functools.partial(_optim.adam, steps=steps, lr=lr, record_path=record_path)
-            hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, lam))(h0)
+        w = lam_rel * data_power(b_i) + w_abs
+        if isinstance(solver, Adam):
+            run = functools.partial(_optim.adam, steps=solver.steps, lr=solver.learning_rate, record_path=record_path)
+            hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, w))(h0)
         else:
-            hs, fs, hists, iters, paths = _levenberg_marquardt_restarts(
-                r, h0, lam, tol, jacobian=LM_JACOBIAN[method], steps=steps, keep=keep,
-                screen_steps=screen_steps, record_path=record_path,
-            )
+            hs, fs, hists, iters, paths = _levenberg_marquardt_restarts(r, h0, w, solver, record_path=record_path)
         fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
         best = jnp.argmin(fs)
         h = hs[best]
         x = G(h)
         residual = jnp.linalg.norm(real_view(A(x) - b_i)) / jnp.linalg.norm(real_view(b_i))
-        return LatentSolution(h, x, residual, fs[best], hists[best], iters[best], hs, fs, paths[best])
+        return LatentSolution(h, x, residual, fs[best], hists[best], iters[best], hs, fs, paths[best], w)
 
     keys = jax.random.split(key, b.shape[0])
     init_axis = 0 if init_kind == "array" else None
@@ -152,92 +162,114 @@ def solve_latent(
     A: Callable,
     b: jax.Array,
     *,
-    method: str = "lm",
+    solver: LM | Adam | None = None,
     restarts: int = 8,
-    lam: float = 1e-3,
     key: jax.Array | None = None,
-    steps: int | None = None,
+    lam: float | None = None,
+    noise_level: float | None = None,
     init: str | jax.Array | Callable = "random",
     sigma_init: float = 1.0,
-    tol: float = 1e-6,
-    lr: float = 0.1,
-    keep: int | None = None,
-    screen_steps: int = 10,
     latent_dim: int | None = None,
     record_path: bool = False,
 ) -> LatentSolution:
-    """Reconstruct ``x = G(h)`` from data ``b = A(x) + noise`` by a latent least-squares fit.
+    r"""Reconstruct ``x = G(h)`` from data ``b = A(x) + noise`` by a latent least-squares fit.
 
     Minimises, over ``h`` in ``R^k``,
 
-        f(h) = ||A(G(h)) - b||^2 + lam ||h||^2
+        f(h) = ||A(G(h)) - b||^2 + w ||h||^2
 
-    from ``restarts`` starting points in parallel and returns the restart with the lowest ``f``.
-    For a VAE prior ``h ~ N(0, I)`` and white noise of variance ``s^2`` per (real) entry of
-    ``b``, ``lam = s^2`` gives the MAP estimate. Complex data (MRI k-space) enters through its
-    real and imaginary parts.
+    from ``restarts`` starting points in parallel and returns the restart with the lowest ``f``
+    (complex data enter through their real and imaginary parts). The prior weight ``w`` is stated
+    relative to the data, so one call works for data of any scale (EIT voltages with
+    ``||b||^2 ~ 0.01``, MRI k-space with ``||b||^2 ~ 10^3``):
+
+    * ``w = lam * P(b)``, ``P(b) = ||b||^2 / (c n)`` the mean square per measured real component:
+      ``n`` the number of non-zero entries of ``b`` (entries that are exactly zero, such as
+      unsampled k-space, are not measurements) and ``c = 2`` for complex data (real and
+      imaginary part), ``1`` for real data. The default ``lam = 1e-4`` is the
+      MAP weight for the prior ``h ~ N(0, I)`` under white noise at 1 % of the signal (40 dB SNR).
+    * or, given the noise level ``s`` (the standard deviation per data entry as in
+      :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``, so ``s / sqrt(2)`` per real and
+      imaginary component of complex data), the MAP weight ``w = s^2`` for real data and
+      ``w = s^2 / 2`` for complex data.
 
     Args:
       G: the generator, ``(k,) -> image``: a :class:`manifold.models.Generator` or any callable
         (then pass ``latent_dim``).
-      A: the forward map, ``image -> data``: a :class:`manifold.operators.LinearOperator` or any
-        differentiable callable, e.g. ``lambda d: model.difference(model.conductivity(d))`` for
-        nonlinear EIT (an :class:`~manifold.eit.EITModel`). Pytrees are traced (a new mask or new weights reuse the compiled
-        solver); a plain function is static, so pass the same function object to avoid recompiling.
-      b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call.
-      method: ``"lm"`` (Levenberg-Marquardt with the exact Jacobian, ``k`` JVPs per iteration;
-        the default), ``"lm-broyden"`` (the secant L-M: Broyden updates plus one exact Jacobian
-        column per iteration: about two forward passes per iteration instead of ``k + 1``, more
-        iterations, less time; see :func:`manifold.solve._optim.lm_run`) or ``"adam"`` (CSGM:
-        Adam with step ``lr`` for a fixed number of steps).
+      A: the forward map, ``image -> data``: a :class:`manifold.operators.ForwardMap` (a
+        :class:`~manifold.operators.LinearOperator`, or e.g. ``EITModel.difference_map()`` for
+        nonlinear EIT) or any differentiable callable. Pytrees are traced (a new mask or new
+        weights reuse the compiled solver); a plain function is static, so pass the same function
+        object to avoid recompiling.
+      b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call;
+        complex exactly when ``A``'s output is.
+      solver: :class:`~manifold.solve.LM` (default ``LM()``: Broyden's secant Jacobian, the best 2
+        restarts continued after 5 iterations) or :class:`~manifold.solve.Adam` (the CSGM recipe).
       restarts: number of starting points per ``b``, solved in parallel with ``vmap``.
-      lam: weight of the latent prior ``lam ||h||^2`` (>= 0).
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and
         ``init`` is not ``"random"``.
-      steps: iteration limit (default 100 for ``"lm"``, 200 for ``"lm-broyden"``, 1000 for
-        ``"adam"``).
+      lam: relative prior weight (a scalar ``>= 0``, default ``1e-4``): ``w = lam * P(b)``.
+      noise_level: noise standard deviation per data entry (a scalar ``>= 0``); sets the MAP
+        weight instead of ``lam``.
       init: where the restarts start. ``"random"``: ``h0 ~ N(0, sigma_init^2 I)``;
         ``"zeros"``, ``"encoder"`` (``G.encode(Re A^+ b)``), an array ``(k,)`` or
         ``(*batch, k)``, or a callable ``b -> h`` (e.g. a :class:`~manifold.solve.LearnedMap`):
         restart 0 starts at that point, the others at ``point + sigma_init z``, ``z ~ N(0, I)``.
       sigma_init: spread of the starting points.
-      tol: LM stopping tolerance (relative decrease of ``f`` and relative step length).
-      lr: Adam learning rate.
-      keep: LM methods only: after ``screen_steps`` iterations only the ``keep`` restarts with the
-        lowest loss continue (restarts run in lockstep, so the rest of the solve costs
-        ``keep / restarts`` as much). ``None`` (default) runs every restart to the end. The
-        pruned restarts' ``restart_h`` / ``restart_loss`` are their values at the screen.
-      screen_steps: iterations before the pruning (with ``keep``).
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
       record_path: also return the iterates of the selected restart (``.path``), for benchmarks.
 
     Returns:
       A :class:`LatentSolution` with ``.h``, ``.x = G(h)``, ``.residual = ||A(x) - b|| / ||b||``,
-      ``.loss_history``, ``.restart_h``, ``.restart_loss``.
+      ``.loss_history``, ``.restart_h``, ``.restart_loss`` and ``.prior_weight`` (``w``).
 
     Raises:
-      ValueError: on NaN/inf in ``b``, ``b``'s shape not ending in ``A``'s output shape, ``G``'s
-        image shape differing from ``A.in_shape``, or an invalid option.
-      TypeError: when ``G`` or ``A`` is not callable.
+      ValueError: naming the argument, on NaN/inf in ``b``, ``b``'s shape not ending in ``A``'s
+        output shape, real ``b`` for a complex ``A`` or complex ``b`` for a real one, ``G``'s
+        image shape differing from ``A.in_shape``, an invalid option (``lam`` and
+        ``noise_level`` together, an array ``lam``), or when ``G`` or ``A`` produced NaN/inf at
+        every restart of some ``b`` (then no answer is returned).
+      TypeError: when ``G`` or ``A`` is not callable, or ``solver`` is not an ``LM`` / ``Adam``.
+
+    Examples:
+      A random MLP generator, 4x undersampled MRI, and an in-range target:
+
+      >>> import jax, jax.numpy as jnp
+      >>> from manifold.models import Generator
+      >>> from manifold.operators import MRI, masks
+      >>> from manifold.solve import LM, Adam, solve_latent
+      >>> w = jax.random.normal(jax.random.key(0), (4, 64)) / 2
+      >>> G = Generator(lambda p, h: jnp.tanh(h @ p).reshape(-1, 8, 8), w, latent_dim=4, image_shape=(8, 8))
+      >>> A = MRI(masks.random((8, 8), 2, acs=2, key=jax.random.key(1)))
+      >>> x_true = G(jnp.array([0.5, -1.0, 0.3, 0.8]))
+      >>> sol = solve_latent(G, A, A(x_true), restarts=4, lam=1e-8, key=jax.random.key(2))
+      >>> bool(jnp.linalg.norm(sol.x - x_true) < 1e-3 * jnp.linalg.norm(x_true))
+      True
+      >>> sol.restart_loss.shape, sol.x.shape
+      ((4,), (8, 8))
+
+      Other solvers, and the prior weight from a known noise level:
+
+      >>> exact = solve_latent(G, A, A(x_true), solver=LM(jacobian="exact", keep=None), key=jax.random.key(2))
+      >>> csgm = solve_latent(G, A, A(x_true), solver=Adam(steps=50), noise_level=0.01, key=jax.random.key(2))
+      >>> print(f"{float(csgm.prior_weight):.1e}")  # 0.01**2 / 2: complex k-space
+      5.0e-05
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if not isinstance(restarts, int) or restarts < 1:
+    if solver is None:
+        solver = LM()
+    if not isinstance(solver, (LM, Adam)):
+        raise TypeError(f"solver: expected manifold.solve.LM(...) or manifold.solve.Adam(...), got {solver!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, numbers.Integral) or restarts < 1:
         raise ValueError(f"restarts: expected a positive integer, got {restarts!r}")
-    steps = DEFAULT_STEPS[method] if steps is None else steps
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
-    if keep is not None:
-        if method == "adam":
-            raise ValueError("keep: pruning restarts is for the LM methods; the CSGM recipe runs them all")
-        if not isinstance(keep, int) or not 1 <= keep <= restarts:
-            raise ValueError(f"keep: expected None or an integer in [1, restarts={restarts}], got {keep!r}")
-    if not isinstance(screen_steps, int) or screen_steps < 1:
-        raise ValueError(f"screen_steps: expected a positive integer, got {screen_steps!r}")
-    for name, value in (("lam", lam), ("sigma_init", sigma_init), ("tol", tol), ("lr", lr)):
-        if not (float(value) >= 0.0 and jnp.isfinite(value)):
-            raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    restarts = int(restarts)
+    try:
+        sigma_ok = float(sigma_init) >= 0.0 and bool(jnp.isfinite(sigma_init))
+    except (TypeError, ValueError):
+        sigma_ok = False
+    if not sigma_ok:
+        raise ValueError(f"sigma_init: expected a finite number >= 0, got {sigma_init!r}")
     k, _, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
+    lam_rel, w_abs = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
     batch = batch_shape(b, out_shape)
     n = 1
     for s in batch:
@@ -249,25 +281,31 @@ def solve_latent(
             raise ValueError("key: a jax.random key is required for random starting points")
         key = jax.random.key(0)  # unused: one deterministic start
 
+    enable_compilation_cache()
+    G_, A_, init_, b_, key_ = canonical((as_pytree(G), as_pytree(A), init_arg, flat_batch(b, out_shape), key))
     sol = _solve_batch(
-        as_pytree(G),
-        as_pytree(A),
-        init_arg,
-        flat_batch(b, out_shape),
-        key,
-        jnp.float32(lam),
+        G_,
+        A_,
+        init_,
+        b_,
+        key_,
+        jnp.float32(lam_rel),
+        jnp.float32(w_abs),
         jnp.float32(sigma_init),
-        jnp.float32(tol),
-        jnp.float32(lr),
-        method=method,
+        solver=solver,
         restarts=restarts,
-        steps=steps,
         init_kind=init_kind,
         k=k,
-        keep=keep,
-        screen_steps=screen_steps,
-        record_path=record_path,
+        record_path=bool(record_path),
     )
+    failed = ~jnp.any(jnp.isfinite(sol.restart_loss), axis=-1) | ~jnp.all(jnp.isfinite(sol.x.reshape(n, -1)), axis=-1)
+    if bool(jnp.any(failed)):
+        rows = [int(i) for i in jnp.flatnonzero(failed)]
+        raise ValueError(
+            f"G, A: the loss ||A(G(h)) - b||^2 was NaN or infinite at every one of the {restarts} restarts "
+            f"(b rows {rows[:10]} of the flattened batch): G or A produces non-finite values there; "
+            "check the generator's weights and the forward map"
+        )
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), sol)
 
 

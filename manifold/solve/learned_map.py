@@ -14,6 +14,7 @@ The result is usable alone (``G(f(b))``) or as the starting point of the latent 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -29,7 +30,7 @@ __all__ = ["LearnedMap", "fit_learned_map"]
 
 class _MLP(nnx.Module):
     def __init__(self, sizes: Sequence[int], *, rngs: nnx.Rngs):
-        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
 
     def __call__(self, x):
         for layer in self.layers[:-1]:

@@ -5,7 +5,10 @@ so the plain latent solution erases it, and so do TV and wavelet priors when it 
 Dhar, Grover & Ermon (2018, "Modeling sparse deviations for compressed sensing using generative
 models") the image is modelled as ``x = G(h) + v`` with ``v`` sparse:
 
-    min_{h, v}  ||A(G(h) + v) - b||^2 + lam ||h||^2 + mu ||v||_1.
+    min_{h, v}  ||A(G(h) + v) - b||^2 + w ||h||^2 + mu ||v||_1,
+
+with the prior weight ``w`` set from ``lam`` (relative to the data) or ``noise_level`` exactly as
+in :func:`~manifold.solve.solve_latent`.
 
 The solve alternates, inside one compiled ``lax.scan``, between
 
@@ -29,7 +32,16 @@ import jax
 import jax.numpy as jnp
 
 from manifold.solve import _optim
-from manifold.solve._problem import as_pytree, batch_shape, check_problem, flat_batch, real_view
+from manifold.solve._problem import (
+    as_pytree,
+    batch_shape,
+    canonical,
+    check_problem,
+    data_power,
+    flat_batch,
+    prior_weights,
+    real_view,
+)
 from manifold.solve.latent import solve_latent
 
 __all__ = ["SparseSolution", "solve_sparse_deviation"]
@@ -63,7 +75,7 @@ def _soft(v, t):
 
 def _jacobian_norm(A, x, iters: int = 30):
     """``||dA(x)||`` by power iteration on ``J^T J`` from a fixed (deterministic) start."""
-    fn = lambda z: real_view(A(z))  # noqa: E731
+    fn = lambda z: real_view(A(z))
     _, vjp = jax.vjp(fn, x)
 
     def step(u, _):
@@ -76,8 +88,9 @@ def _jacobian_norm(A, x, iters: int = 30):
 
 
 @functools.partial(jax.jit, static_argnames=("outer", "v_steps", "h_steps"))
-def _sparse_batch(G, A, b, h0, lam, mu, *, outer, v_steps, h_steps):
+def _sparse_batch(G, A, b, h0, lam_rel, w_abs, mu, *, outer, v_steps, h_steps):
     def one(b_i, h_i):
+        lam = lam_rel * data_power(b_i) + w_abs
         def data_res(x):
             return real_view(A(x) - b_i)
 
@@ -123,7 +136,8 @@ def solve_sparse_deviation(
     b: jax.Array,
     *,
     mu: float,
-    lam: float = 1e-3,
+    lam: float | None = None,
+    noise_level: float | None = None,
     key: jax.Array | None = None,
     restarts: int = 8,
     outer: int = 20,
@@ -134,12 +148,14 @@ def solve_sparse_deviation(
 ) -> SparseSolution:
     """Reconstruct ``x = G(h) + v`` with a sparse deviation ``v`` off the manifold.
 
-    Minimises ``||A(G(h) + v) - b||^2 + lam ||h||^2 + mu ||v||_1`` by alternating FISTA steps on
+    Minimises ``||A(G(h) + v) - b||^2 + w ||h||^2 + mu ||v||_1`` by alternating FISTA steps on
     ``v`` and Levenberg-Marquardt steps on ``h``, starting from the plain latent solution.
 
     Args:
-      G, A, b, lam, key, restarts, init, latent_dim: as for :func:`~manifold.solve.solve_latent`
+      G, A, b, key, restarts, init, latent_dim: as for :func:`~manifold.solve.solve_latent`
         (used for the starting point).
+      lam, noise_level: the prior weight ``w`` as for :func:`~manifold.solve.solve_latent`
+        (``w = lam * P(b)``, default ``lam = 1e-4``, or the MAP weight of ``noise_level``).
       mu: weight of ``||v||_1`` (> 0); larger keeps only deviations with more data support.
       outer: number of ``(v, h)`` alternations.
       v_steps: FISTA iterations on ``v`` per alternation.
@@ -158,15 +174,20 @@ def solve_sparse_deviation(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive int, got {value!r}")
     _, _, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
-    start = solve_latent(G, A, b, lam=lam, key=key, restarts=restarts, init=init, latent_dim=latent_dim)
+    lam_rel, w_abs = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
+    start = solve_latent(
+        G, A, b, lam=lam, noise_level=noise_level, key=key, restarts=restarts, init=init, latent_dim=latent_dim
+    )
     batch = batch_shape(b, out_shape)
     h0 = start.h.reshape((-1, start.h.shape[-1]))
+    G_, A_, b_, h0 = canonical((as_pytree(G), as_pytree(A), flat_batch(b, out_shape), h0))
     sol = _sparse_batch(
-        as_pytree(G),
-        as_pytree(A),
-        flat_batch(b, out_shape),
+        G_,
+        A_,
+        b_,
         h0,
-        jnp.float32(lam),
+        jnp.float32(lam_rel),
+        jnp.float32(w_abs),
         jnp.float32(mu),
         outer=outer,
         v_steps=v_steps,

@@ -6,7 +6,7 @@ import pytest
 
 from manifold.eit import EITModel
 from manifold.models import Generator
-from manifold.solve import solve_latent
+from manifold.solve import Adam, solve_latent
 from manifold.thorax import thorax_mask
 
 SIZE = 32
@@ -74,7 +74,9 @@ def test_adam_lowers_the_nonlinear_eit_misfit(eit):
         return eit.difference(eit.conductivity(delta))
 
     b = forward(G(jax.random.normal(jax.random.key(1), (K,))))
-    sol = solve_latent(G, forward, b, method="adam", restarts=2, steps=30, lr=0.05, lam=0.0, key=jax.random.key(3))
+    sol = solve_latent(
+        G, forward, b, solver=Adam(steps=30, learning_rate=0.05), restarts=2, lam=0.0, key=jax.random.key(3)
+    )
     history = sol.loss_history
     assert bool(jnp.all(jnp.isfinite(history)))
     assert float(history[-1]) < 0.5 * float(history[0])

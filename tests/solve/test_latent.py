@@ -1,11 +1,13 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from conftest import K, SIZE, mlp_generator, nonlinear_map, rel
+from conftest import SIZE, K, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
 from manifold.operators.mri import MRI
-from manifold.solve import latent, solve_latent
+from manifold.solve import LM, Adam, latent, solve_latent
+
+EXACT = LM(jacobian="exact", keep=None)  # plain LM: exact Jacobian, every restart to the end
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +17,8 @@ def target(G):
 
 
 def test_lm_recovers_in_range_target_from_mri_4x(G, mri4, target):
-    h_star, x_star = target
-    sol = solve_latent(G, mri4, mri4(x_star), restarts=4, lam=1e-6, key=jax.random.key(3))
+    _, x_star = target
+    sol = solve_latent(G, mri4, mri4(x_star), solver=EXACT, restarts=4, lam=1e-6, key=jax.random.key(3))
     assert rel(sol.x, x_star) < 1e-2
     assert sol.residual < 1e-3
     assert sol.x.shape == (SIZE, SIZE) and sol.h.shape == (K,)
@@ -30,22 +32,22 @@ def test_lm_recovers_in_range_target_from_mri_4x(G, mri4, target):
 def test_adam_reaches_loss_comparable_to_lm(G, mri4, target):
     _, x_star = target
     b = mri4(x_star)
-    lm = solve_latent(G, mri4, b, restarts=4, lam=1e-6, key=jax.random.key(3))
-    adam = solve_latent(G, mri4, b, method="adam", restarts=4, steps=500, lam=1e-6, key=jax.random.key(3))
+    lm = solve_latent(G, mri4, b, solver=EXACT, restarts=4, lam=1e-6, key=jax.random.key(3))
+    adam = solve_latent(G, mri4, b, solver=Adam(steps=500), restarts=4, lam=1e-6, key=jax.random.key(3))
     assert adam.loss_history.shape == (500,)
     assert float(adam.loss) < 10 * float(lm.loss) + 1e-6
     assert rel(adam.x, x_star) < 2e-2
 
 
 @pytest.mark.parametrize(
-    "options",
-    [{"method": "lm"}, {"method": "lm-broyden"}, {"method": "lm-broyden", "keep": 2, "screen_steps": 5}],
+    "solver",
+    [EXACT, LM(keep=None), LM()],
     ids=["lm", "lm-broyden", "lm-broyden-keep2"],
 )
-def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target, options):
-    h_star, x_star = target
+def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target, solver):
+    _, x_star = target
     forward = nonlinear_map(jax.random.key(4))
-    sol = solve_latent(G, forward, forward(x_star), restarts=4, lam=1e-7, key=jax.random.key(5), **options)
+    sol = solve_latent(G, forward, forward(x_star), solver=solver, restarts=4, lam=1e-7, key=jax.random.key(5))
     assert rel(sol.x, x_star) < 1e-2
     assert sol.residual < 1e-3
 
@@ -88,7 +90,7 @@ def test_encoder_init_starts_at_the_encoded_pinv(mri4):
     )
     A = MRI(jnp.ones((SIZE, SIZE), bool))
     h_star = jax.random.normal(jax.random.key(13), (K,))
-    sol = solve_latent(G, A, A(G(h_star)), restarts=1, init="encoder", lam=0.0, steps=20)
+    sol = solve_latent(G, A, A(G(h_star)), solver=LM(jacobian="exact", steps=20), restarts=1, init="encoder", lam=0.0)
     assert float(sol.loss_history[0]) < 1e-6 * float(jnp.sum(jnp.abs(A(G(h_star))) ** 2))
     assert jnp.allclose(sol.h, h_star, atol=1e-3)
 
@@ -97,9 +99,8 @@ def test_encoder_init_starts_at_the_encoded_pinv(mri4):
     ("kwargs", "match"),
     [
         ({"b": jnp.full((SIZE, SIZE), jnp.nan, jnp.complex64)}, "b: contains NaN"),
-        ({"b": jnp.zeros((SIZE, SIZE + 1), jnp.complex64)}, r"b: expected shape \(16, 16\)"),
+        ({"b": jnp.zeros((SIZE, SIZE + 1), jnp.complex64)}, r"b: expected .*shape \(16, 16\)"),
         ({"G": mlp_generator(jax.random.key(0), size=8)}, r"G: generator image shape \(8, 8\) != A.in_shape"),
-        ({"method": "newton"}, "method"),
         ({"restarts": 0}, "restarts"),
         ({"lam": -1.0}, "lam"),
         ({"key": None}, "key"),
