@@ -2,6 +2,8 @@
 
 import os
 
+os.environ["MANIFOLD_JAX_CACHE"] = "0"  # no persistent compilation cache: every test compiles what it runs
+
 import jax
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
