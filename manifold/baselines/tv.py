@@ -13,12 +13,17 @@ Algorithm 1, theta = 1) is
     xbar <- 2 x' - x,
 
 with ``s = t = 0.99 / L`` and ``L^2 = ||A||^2 + 8 >= ||K||^2`` (``||grad||^2 <= 8``), so that
-``s t ||K||^2 < 1``, the convergence condition.
+``s t ||K||^2 < 1``, the convergence condition. ``||A||`` is known in closed form for MRI (a
+masked orthonormal FFT: 1) and otherwise estimated by power iteration.
+
+PDHG converges slowly (linearly, with a rate near 1 for small ``lam``): on 64x64 MNI slices at 4x
+with 1 % noise and ``lam = 3e-3`` the 300 iterations used before were 5.3 dB short of the
+converged PSNR, 2000 still 0.9 dB, 5000 0.04 dB. So the iteration runs until the relative change
+``||x_{n+1} - x_n|| / ||x_{n+1}||`` falls below ``tol`` (default ``1e-7``: about 7 000 iterations
+there, ``||x - x*|| / ||x*|| ~ 1e-4``; about 3 500 on 128x128), capped at ``steps``.
 """
 
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +36,7 @@ from manifold.baselines._common import (
     real_adjoint,
     vmap_over_batch,
 )
+from manifold.operators import MRI
 
 __all__ = ["divergence", "gradient", "total_variation", "tv"]
 
@@ -61,47 +67,84 @@ def total_variation(x: jax.Array) -> jax.Array:
     return jnp.sum(jnp.sqrt(jnp.sum(g * g, axis=0)))
 
 
-def _tv_one(A, b, lam, norm, steps):
+MIN_STEPS = 100  # the relative change is not trusted before this many iterations
+
+
+def _tv_one(A, b, lam, norm, tol, steps):
     L = jnp.sqrt(norm**2 + 8.0)
     s = t = 0.99 / L
     x = jnp.zeros(A.in_shape, jnp.float32)
     y1 = jnp.zeros(A.out_shape, b.dtype)
     y2 = jnp.zeros((2, *A.in_shape), jnp.float32)
 
-    def step(state, _):
-        x, xbar, y1, y2 = state
+    def cond(state):
+        i, change = state[0], state[-1]
+        return (i < steps) & ((i < MIN_STEPS) | (change > tol))
+
+    def step(state):
+        i, x, xbar, y1, y2, _ = state
         y1 = (y1 + s * (A(xbar) - b)) / (1.0 + s)
         y2 = y2 + s * gradient(xbar)
         y2 = y2 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(y2 * y2, axis=0, keepdims=True)) / lam)
         x_new = x - t * (real_adjoint(A, y1) - divergence(y2))
-        return (x_new, 2.0 * x_new - x, y1, y2), None
+        change = jnp.linalg.norm(x_new - x) / jnp.maximum(jnp.linalg.norm(x_new), jnp.finfo(jnp.float32).tiny)
+        return i + 1, x_new, 2.0 * x_new - x, y1, y2, change
 
-    (x, *_), _ = jax.lax.scan(step, (x, x, y1, y2), None, length=steps)
-    return x
-
-
-@functools.partial(jax.jit, static_argnames=("steps",))
-def _tv(A, b, lam, norm, *, steps):
-    norm = operator_norm(A, norm)
-    return vmap_over_batch(functools.partial(_tv_one, steps=steps), A, b, lam, norm)
+    state = (jnp.asarray(0), x, x, y1, y2, jnp.asarray(jnp.inf, jnp.float32))
+    i, x, *_ = jax.lax.while_loop(cond, step, state)
+    return x, i
 
 
-def tv(A, b: jax.Array, *, lam: float = 1e-2, steps: int = 300, norm: float | None = None) -> jax.Array:
-    """Isotropic total-variation reconstruction (Chambolle-Pock PDHG) of a real 2-D image.
+@jax.jit
+def _tv(A, b, lam, norm, tol, steps):
+    """``(x, iterations)`` for every ``b``; ``norm=None``: power iteration inside the compiled call."""
+    return vmap_over_batch(_tv_one, A, b, lam, operator_norm(A, norm), tol, steps)
+
+
+def _known_norm(A) -> float | None:
+    """``||A||`` in closed form where the operator has one: a masked orthonormal FFT has norm 1."""
+    if isinstance(A, MRI):
+        return 1.0
+    return None
+
+
+def tv(
+    A, b: jax.Array, *, lam: float = 1e-2, tol: float = 1e-7, steps: int = 20_000, norm: float | None = None
+) -> jax.Array:
+    """Isotropic total-variation reconstruction (Chambolle-Pock PDHG) of a real 2-D image, converged.
+
+    Minimises ``1/2 ||A x - b||^2 + lam TV(x)`` over real images (see the module docstring for
+    the iteration) until the relative change ``||x_{n+1} - x_n|| / ||x_{n+1}||`` is below ``tol``
+    (after at least 100 iterations), or for at most ``steps`` iterations.
 
     Args:
       A: a :class:`~manifold.operators.LinearOperator` on ``(H, W)`` images.
       b: data of shape ``A.out_shape`` or ``(*batch, *A.out_shape)``.
       lam: TV weight (> 0), relative to ``1/2 ||A x - b||^2``.
-      steps: PDHG iterations.
-      norm: ``||A||`` if known (1 for MRI); default: power iteration.
+      tol: stopping tolerance on the relative change per iteration (>= 0; 0 runs ``steps``).
+      steps: the iteration cap.
+      norm: ``||A||`` if known; default: closed form for :class:`~manifold.operators.MRI` (1),
+        else 50 power iterations with 1 % headroom.
 
     Returns:
       Real images of shape ``(*batch, H, W)``.
+
+    Examples:
+      >>> import jax
+      >>> from manifold.operators import MRI, masks
+      >>> x = jax.numpy.zeros((16, 16)).at[4:12, 5:10].set(1.0)
+      >>> A = MRI(masks.random((16, 16), 2, acs=4, key=jax.random.key(0)))
+      >>> x_tv = tv(A, A(x), lam=1e-3)
+      >>> bool(jax.numpy.linalg.norm(x_tv - x) < 0.05 * jax.numpy.linalg.norm(x))
+      True
     """
     b = check_linear_problem(A, b)
     if len(A.in_shape) != 2:
         raise ValueError(f"A: tv needs 2-D images, got A.in_shape {A.in_shape}")
     lam = check_positive(lam, "lam")
-    norm = None if norm is None else jnp.float32(check_positive(norm, "norm"))
-    return _tv(A, b, jnp.float32(lam), norm, steps=check_steps(steps))
+    tol = check_positive(tol, "tol", allow_zero=True)
+    steps = check_steps(steps)
+    norm = _known_norm(A) if norm is None else check_positive(norm, "norm")
+    norm = None if norm is None else jnp.float32(norm)
+    x, _ = _tv(A, b, jnp.float32(lam), norm, jnp.float32(tol), jnp.asarray(steps))
+    return x

@@ -92,14 +92,30 @@ def test_tv_and_wavelet_beat_zero_filled_on_piecewise_constant_images(mri):
     assert err_wav < 0.8 * err_zf
 
 
-def test_tv_estimates_the_operator_norm_when_not_given(mri):
+def test_tv_knows_the_mri_norm_and_estimates_others(mri):
     b = mri(blocks())
-    assert jnp.allclose(tv(mri, b, lam=1e-3, steps=20), tv(mri, b, lam=1e-3, steps=20, norm=1.0), atol=1e-2)
+    assert jnp.array_equal(tv(mri, b, lam=1e-3, steps=20), tv(mri, b, lam=1e-3, steps=20, norm=1.0))  # closed form
+    A = GaussianCS(300, (32, 32), key=jax.random.key(9))
+    true_norm = float(jnp.linalg.norm(A.matrix(), ord=2))
+    y = A(blocks())
+    assert jnp.allclose(tv(A, y, lam=1e-3, steps=20), tv(A, y, lam=1e-3, steps=20, norm=1.01 * true_norm), atol=1e-3)
+
+
+def test_tv_runs_to_convergence_by_default(mri):
+    x = blocks()
+    b = mri(x) + 0.01 * jnp.where(mri.mask, jax.random.normal(jax.random.key(10), x.shape), 0)
+    lam = 3e-4  # small weights converge slowest
+    converged = tv(mri, b, lam=lam, tol=0.0, steps=20_000)
+    default = tv(mri, b, lam=lam)
+    assert rel(default, converged) < 1e-3
+    assert rel(tv(mri, b, lam=lam, tol=0.0, steps=300), converged) > 10 * rel(default, converged)  # the old default
+    with pytest.raises(ValueError, match="tol"):
+        tv(mri, b, tol=-1.0)
 
 
 def test_pca_subspace_is_exact_on_in_span_data():
     k = 3
-    key_b, key_c, key_a, key_x = jax.random.split(jax.random.key(5), 4)
+    key_b, key_c, key_a, _ = jax.random.split(jax.random.key(5), 4)
     q, _ = jnp.linalg.qr(jax.random.normal(key_b, (64, k)))
     mean = jnp.linspace(0.0, 1.0, 64).reshape(8, 8)
     coeffs = jax.random.normal(key_c, (50, k)) * jnp.array([3.0, 2.0, 1.0])[None]
