@@ -26,6 +26,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from configs.quiet import add_force_flag, load_guard
 
 from manifold.eit import FEM, Protocol, disk_mesh, thorax_mesh
 
@@ -55,7 +56,9 @@ def interleaved_times(fns: dict, repeats: int) -> dict:
             jax.block_until_ready(fn())
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    return {name: (float(np.median(times[name])), float(np.min(times[name])), float(np.median(cpu[name]))) for name in fns}
+    return {
+        name: (float(np.median(times[name])), float(np.min(times[name])), float(np.median(cpu[name]))) for name in fns
+    }
 
 
 def singular_values(mesh) -> np.ndarray:
@@ -70,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for field in dataclasses.fields(BenchConfig):
         parser.add_argument(f"--{field.name}", type=type(field.default), default=field.default)
-    cfg = BenchConfig(**vars(parser.parse_args()))
+    add_force_flag(parser)
+    args = vars(parser.parse_args())
+    guard = load_guard(args.pop("force"))
+    cfg = BenchConfig(**args)
 
     from pyeit.eit.fem import EITForward  # test/bench dependency only
     from pyeit.eit.protocol import create as pyeit_protocol
@@ -97,43 +103,62 @@ def main() -> None:
     agree = float(np.linalg.norm(v_ours - v_theirs) / np.linalg.norm(v_theirs))
 
     fwd = interleaved_times(
-        dict(
-            ours=lambda: ours.forward(sigmas_j),
-            ours_cem=lambda: ours_cem.forward(sigmas_j),
-            pyeit=lambda: [theirs.solve_eit(s) for s in sigmas],
-        ),
+        {
+            "ours": lambda: ours.forward(sigmas_j),
+            "ours_cem": lambda: ours_cem.forward(sigmas_j),
+            "pyeit": lambda: [theirs.solve_eit(s) for s in sigmas],
+        },
         cfg.repeats,
     )
     jac = interleaved_times(
-        dict(ours=lambda: ours.jacobian(sigmas_j[0]), pyeit=lambda: theirs.compute_jac(sigmas[0])), cfg.repeats
+        {"ours": lambda: ours.jacobian(sigmas_j[0]), "pyeit": lambda: theirs.compute_jac(sigmas[0])}, cfg.repeats
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    print(f"load average during the run: {load:.1f}; times are median (min) wall time of {cfg.repeats} interleaved runs")
+    print(
+        f"load average during the run: {load:.1f}; times are median (min) wall time of {cfg.repeats} interleaved runs"
+    )
     print(f"point-model voltages, ours (float32) vs pyEIT: relative difference {agree:.2e}")
 
     def row(label, t, ref):
         o, p = t["ours"], t[ref]
-        return (f"{label}: ours {o[0] * 1e3:.1f} ({o[1] * 1e3:.1f}) ms, pyEIT {p[0] * 1e3:.1f} ({p[1] * 1e3:.1f}) ms, "
-                f"speed-up {p[0] / o[0]:.1f}x ({p[1] / o[1]:.1f}x); CPU time speed-up {p[2] / o[2]:.1f}x")
+        return (
+            f"{label}: ours {o[0] * 1e3:.1f} ({o[1] * 1e3:.1f}) ms, pyEIT {p[0] * 1e3:.1f} ({p[1] * 1e3:.1f}) ms, "
+            f"speed-up {p[0] / o[0]:.1f}x ({p[1] / o[1]:.1f}x); CPU time speed-up {p[2] / o[2]:.1f}x"
+        )
 
-    print(row(f"forward, batch of {cfg.batch}", fwd, "pyeit")
-          + f"   [ours CEM: {fwd['ours_cem'][0] * 1e3:.1f} ({fwd['ours_cem'][1] * 1e3:.1f}) ms]")
-    print("(the ratios are pyEIT time / our time; on an oversubscribed machine trust min wall and CPU time)")
-    print(row(f"Jacobian (208 x {mesh.n_elements})", jac, "pyeit"))
+    guard.check("before the report")
+    print(
+        guard.ratio(
+            row(f"forward, batch of {cfg.batch}", fwd, "pyeit")
+            + f"   [ours CEM: {fwd['ours_cem'][0] * 1e3:.1f} ({fwd['ours_cem'][1] * 1e3:.1f}) ms]"
+        )
+    )
+    print("(the ratios are pyEIT time / our time)")
+    print(guard.ratio(row(f"Jacobian (208 x {mesh.n_elements})", jac, "pyeit")))
 
     s = singular_values(mesh)
     ranks = {f"{tol:g}": int(np.sum(s > tol * s[0])) for tol in (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)}
-    print(f"singular values of J (CEM, σ = 1): s_1 = {s[0]:.3e}, s_104 = {s[103]:.3e}, s_105 = {s[104]:.3e}, "
-          f"s_104 / s_105 = {s[103] / s[104]:.1e}")
+    print(
+        f"singular values of J (CEM, σ = 1): s_1 = {s[0]:.3e}, s_104 = {s[103]:.3e}, s_105 = {s[104]:.3e}, "
+        f"s_104 / s_105 = {s[103] / s[104]:.1e}"
+    )
     print(f"numerical rank (s > tol * s_1) vs 104 independent measurements: {ranks}")
 
     os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
     with open(cfg.out, "w") as f:
         json.dump(
-            dict(config=dataclasses.asdict(cfg), n_nodes=mesh.n_nodes, n_elements=mesh.n_elements,
-                 forward_s_median_min=fwd, jacobian_s_median_min=jac,
-                 singular_values=s.tolist(), ranks=ranks, agreement=agree, load_average=load),
+            {
+                "config": dataclasses.asdict(cfg),
+                "n_nodes": mesh.n_nodes,
+                "n_elements": mesh.n_elements,
+                "forward_s_median_min": fwd,
+                "jacobian_s_median_min": jac,
+                "singular_values": s.tolist(),
+                "ranks": ranks,
+                "agreement": agree,
+                "load_average": load,
+            },
             f,
             indent=1,
         )

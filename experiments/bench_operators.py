@@ -19,6 +19,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from configs.quiet import add_force_flag, load_guard
 
 from manifold.operators import MRI, Radon, masks, shepp_logan
 
@@ -51,7 +52,7 @@ def median_time(fn, repeats: int) -> tuple[float, float]:
     return float(np.median(wall)), float(np.median(cpu))
 
 
-def bench_radon(n: int, cfg: BenchConfig) -> None:
+def bench_radon(n: int, cfg: BenchConfig, guard) -> None:
     from skimage.transform import radon  # bench/test dependency only
 
     angles = np.arange(cfg.n_angles) * 180.0 / cfg.n_angles
@@ -64,14 +65,17 @@ def bench_radon(n: int, cfg: BenchConfig) -> None:
     err = np.linalg.norm(np.asarray(op(x[0])) - radon(ref64[0], angles, circle=True).T) / np.linalg.norm(
         np.asarray(op(x[0]))
     )
+    guard.check("before the report")
     print(
-        f"Radon {n}x{n}, {cfg.n_angles} angles, batch {cfg.radon_batch}: manifold {ours[0] * 1e3:7.1f} ms | "
-        f"skimage {theirs[0] * 1e3:7.1f} ms | speed-up {theirs[0] / ours[0]:5.1f}x wall, "
-        f"{theirs[1] / ours[1]:5.1f}x CPU time | rel. diff {err:.1e}"
+        guard.ratio(
+            f"Radon {n}x{n}, {cfg.n_angles} angles, batch {cfg.radon_batch}: manifold {ours[0] * 1e3:7.1f} ms | "
+            f"skimage {theirs[0] * 1e3:7.1f} ms | speed-up {theirs[0] / ours[0]:5.1f}x wall, "
+            f"{theirs[1] / ours[1]:5.1f}x CPU time | rel. diff {err:.1e}"
+        )
     )
 
 
-def bench_mri(cfg: BenchConfig) -> None:
+def bench_mri(cfg: BenchConfig, guard) -> None:
     n, b = cfg.mri_size, cfg.mri_batch
     mask = masks.uniform((n, n), 4, acs=n // 16)
     op = MRI(mask)
@@ -87,22 +91,27 @@ def bench_mri(cfg: BenchConfig) -> None:
         return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=ax), norm="ortho"), axes=ax)
 
     theirs = median_time(numpy_fwd_adj, cfg.repeats)
+    guard.check("before the report")
     print(
-        f"MRI {n}x{n} forward+adjoint, batch {b}: manifold {b / ours[0]:7.0f} images/s | "
-        f"NumPy {b / theirs[0]:7.0f} images/s | speed-up {theirs[0] / ours[0]:5.1f}x wall, "
-        f"{theirs[1] / ours[1]:5.1f}x CPU time"
+        guard.ratio(
+            f"MRI {n}x{n} forward+adjoint, batch {b}: manifold {b / ours[0]:7.0f} images/s | "
+            f"NumPy {b / theirs[0]:7.0f} images/s | speed-up {theirs[0] / ours[0]:5.1f}x wall, "
+            f"{theirs[1] / ours[1]:5.1f}x CPU time"
+        )
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    add_force_flag(parser)
     args = parser.parse_args()
+    guard = load_guard(args.force)
     cfg = QUICK if args.quick else BenchConfig()
     print(f"devices: {jax.devices()}")
     for n in cfg.radon_sizes:
-        bench_radon(n, cfg)
-    bench_mri(cfg)
+        bench_radon(n, cfg, guard)
+    bench_mri(cfg, guard)
 
 
 if __name__ == "__main__":

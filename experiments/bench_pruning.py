@@ -3,15 +3,18 @@ restarts and with ``keep`` restarts after ``screen_steps``, over many MRI and EI
 
     python experiments/bench_pruning.py            # 8 + 8 MRI problems, 3 EIT phantoms
     python experiments/bench_pruning.py --n 4 --eit-n 0
+    python experiments/bench_pruning.py --generator mri-gan --accel 8 --eit-n 0
 
-Problem sets: the shipped ``mri-vae`` at 4x random undersampling with in-range targets
+Problem sets: the shipped ``mri-vae`` (or ``--generator mri-gan``) at 4x (``--accel``) random undersampling with in-range targets
 ``x* = G(h*)`` without noise, and with held-out MNI152 slices and 1 % complex noise (the solver
 then fits the closest point of the manifold, and restarts can end in different local minima); the
 shipped ``eit-vae`` through the nonlinear FEM (208 measurements) on held-out lung phantoms with
 1 % noise. For each problem and solver: final loss, PSNR / relative error and the warm wall time
 (median of ``--repeats``). A solve "agrees" when its loss is within 0.1 % of the loss of ``lm``
-with all restarts, or below it. Runs on one core (the EIT solve needs it, see
-``experiments/configs/runtime.py``).
+with all restarts, or below it. The last row is ``solve_latent``'s default solver, ``LM()``. The
+prior weight is the MAP weight from the noise level (``noise_level``), or ``lam = 1e-6`` relative
+to the data for the noiseless set. Times are reported only on a quiet machine
+(``configs/quiet.py``; ``--force`` marks them).
 """
 
 from __future__ import annotations
@@ -19,27 +22,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import statistics
 
 import jax
 import jax.numpy as jnp
-
-from configs.runtime import avoid_xla_cpu_hang
+from configs.quiet import add_force_flag, load_guard
 from configs.timing import median_time
+
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
 from manifold.metrics import psnr, relative_error
 from manifold.models import load_generator
 from manifold.operators import masks
-from manifold.operators.noise import gaussian_noise, noise_sigma
 from manifold.operators.mri import MRI
-from manifold.solve import solve_latent
+from manifold.operators.noise import gaussian_noise, noise_sigma
+from manifold.solve import LM, solve_latent
 
 
 @dataclasses.dataclass(frozen=True)
 class PruningConfig:
     n: int = 8  # MRI problems per set
     eit_n: int = 3  # EIT phantoms
+    generator: str = "mri-vae"  # the MRI generator: "mri-vae" or "mri-gan"
     accel: float = 4.0
     acs: int = 4
     noise: float = 0.01
@@ -52,32 +57,32 @@ class PruningConfig:
 
 
 def solvers(cfg: PruningConfig) -> dict:
-    """``{name: solve_latent options}``; the first, plain ``lm``, is the reference."""
-    prune = dict(keep=cfg.keep, screen_steps=cfg.screen_steps)
+    """``{name: solver}``; the first, plain ``lm``, is the reference; the last is the default ``LM()``."""
     return {
-        "lm": dict(method="lm"),
-        "lm, keep": dict(method="lm", **prune),
-        "lm-broyden": dict(method="lm-broyden"),
-        "lm-broyden, keep": dict(method="lm-broyden", **prune),
+        "lm": LM(jacobian="exact", keep=None),
+        "lm, keep": LM(jacobian="exact", keep=cfg.keep, screen_steps=cfg.screen_steps),
+        "lm-broyden": LM(jacobian="broyden", keep=None),
+        "lm-broyden, keep": LM(jacobian="broyden", keep=cfg.keep, screen_steps=cfg.screen_steps),
+        "default LM()": LM(),
     }
 
 
 def mri_problems(cfg: PruningConfig, key) -> dict:
-    """``{set name: (G, A, x_true (n, H, W), b (n, ...), lam, metric, repeats)}`` on the shipped mri-vae."""
-    G = load_generator("mri-vae")
+    """``{set name: (G, A, x_true (n, H, W), b (n, ...), prior, metric, repeats)}`` on a shipped MRI generator."""
+    G = load_generator(cfg.generator)
     k_mask, k_h, k_x, k_noise = jax.random.split(key, 4)
     A = MRI(masks.random(G.image_shape, cfg.accel, acs=cfg.acs, key=k_mask))
     x_in = G(jax.random.normal(k_h, (cfg.n, G.latent_dim)))
     x_real = mri_slices(size=G.image_shape[0], split="test", n=cfg.n, key=k_x)[0]
     snr_db = -20.0 * math.log10(cfg.noise)
     clean = A(x_real)
-    b_real = jnp.stack(
-        [gaussian_noise(k, y, snr_db=snr_db, where=A.mask) for k, y in zip(jax.random.split(k_noise, cfg.n), clean)]
-    )
+    keys = jax.random.split(k_noise, cfg.n)
+    b_real = jnp.stack([gaussian_noise(k, y, snr_db=snr_db, where=A.mask) for k, y in zip(keys, clean, strict=True)])
     sigma = float(jnp.mean(jnp.stack([noise_sigma(y, snr_db, where=A.mask) for y in clean])))
+    label = f"MRI {cfg.accel:g}x, {cfg.generator} (k={G.latent_dim})"
     return {
-        f"MRI {cfg.accel:g}x, in-range, noiseless": (G, A, x_in, A(x_in), 1e-6, "psnr", cfg.repeats),
-        f"MRI {cfg.accel:g}x, held-out slices, 1% noise": (G, A, x_real, b_real, sigma**2 / 2, "psnr", cfg.repeats),
+        f"{label}, in-range, noiseless": (G, A, x_in, A(x_in), {"lam": 1e-6}, "psnr", cfg.repeats),
+        f"{label}, held-out slices, 1% noise": (G, A, x_real, b_real, {"noise_level": sigma}, "psnr", cfg.repeats),
     }
 
 
@@ -85,22 +90,24 @@ def eit_problems(cfg: PruningConfig, key) -> dict:
     """The EIT set: held-out lung phantoms, nonlinear FEM data with 1 % noise, shipped eit-vae."""
     G = load_generator("eit-vae")
     model = EITModel(16, image_size=G.image_shape[0])
+    forward = model.difference_map()  # conductivity change -> difference voltages (nonlinear FEM)
     k_x, k_noise = jax.random.split(key)
     x = lung_phantoms(cfg.eit_n, size=G.image_shape[0], key=k_x)[0]
-
-    def forward(delta):  # conductivity change -> difference voltages
-        return model.difference(model.conductivity(delta))
-
-    clean = jax.vmap(forward)(x)
+    clean = forward(x)
     snr_db = -20.0 * math.log10(cfg.noise)
-    b = jnp.stack([gaussian_noise(k, y, snr_db=snr_db) for k, y in zip(jax.random.split(k_noise, cfg.eit_n), clean)])
-    lam = float(jnp.mean(jnp.stack([noise_sigma(y, snr_db) for y in clean]) ** 2))
-    return {"EIT, 208 measurements, held-out phantoms, 1% noise": (G, forward, x, b, lam, "relative error", cfg.eit_repeats)}
+    keys = jax.random.split(k_noise, cfg.eit_n)
+    b = jnp.stack([gaussian_noise(k, y, snr_db=snr_db) for k, y in zip(keys, clean, strict=True)])
+    sigma = float(jnp.sqrt(jnp.mean(jnp.stack([noise_sigma(y, snr_db) for y in clean]) ** 2)))
+    name = "EIT, 208 measurements, held-out phantoms, 1% noise"
+    return {name: (G, forward, x, b, {"noise_level": sigma}, "relative error", cfg.eit_repeats)}
 
 
-def run_solver(G, A, b, lam, opts: dict, cfg: PruningConfig, key, repeats: int) -> tuple[float, jax.Array, float]:
+def run_solver(G, A, b, prior: dict, solver, cfg: PruningConfig, key, repeats: int) -> tuple[float, jax.Array, float]:
     """``(loss, x, median warm seconds)`` of one problem."""
-    solve = lambda: solve_latent(G, A, b, restarts=cfg.restarts, lam=lam, key=key, **opts)  # noqa: E731
+
+    def solve():
+        return solve_latent(G, A, b, solver=solver, restarts=cfg.restarts, key=key, **prior)
+
     sol = jax.block_until_ready(solve())  # compiles
     return float(sol.loss), sol.x, median_time(lambda: solve().x, repeats, warm_up=False)
 
@@ -109,37 +116,41 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=PruningConfig.n, help="MRI problems per set")
     parser.add_argument("--eit-n", type=int, default=PruningConfig.eit_n, help="EIT phantoms (0: none)")
+    parser.add_argument("--generator", choices=["mri-vae", "mri-gan"], default=PruningConfig.generator)
+    parser.add_argument("--accel", type=float, default=PruningConfig.accel)
     parser.add_argument("--repeats", type=int, default=PruningConfig.repeats)
+    add_force_flag(parser)
     args = parser.parse_args(argv)
-    avoid_xla_cpu_hang()
-    cfg = PruningConfig(n=args.n, eit_n=args.eit_n, repeats=args.repeats)
+    guard = load_guard(args.force)
+    cfg = PruningConfig(n=args.n, eit_n=args.eit_n, generator=args.generator, accel=args.accel, repeats=args.repeats)
     key = jax.random.key(cfg.seed)
-    sets = mri_problems(cfg, jax.random.fold_in(key, 1))
+    sets = mri_problems(cfg, jax.random.fold_in(key, 1)) if cfg.n else {}
     if cfg.eit_n:
         sets |= eit_problems(cfg, jax.random.fold_in(key, 2))
     print(
         f"{cfg.restarts} restarts; keep {cfg.keep} after {cfg.screen_steps} iterations; warm median of "
-        f"{cfg.repeats} (EIT {cfg.eit_repeats}); one core\n"
+        f"{cfg.repeats} (EIT {cfg.eit_repeats}); {os.cpu_count()} cores, no pinning\n"
     )
-    for name, (G, A, x_true, b, lam, metric, repeats) in sets.items():
+    for name, (G, A, x_true, b, prior, metric, repeats) in sets.items():
         n = x_true.shape[0]
         score = (lambda x, t: float(psnr(x, t))) if metric == "psnr" else (lambda x, t: float(relative_error(x, t)))
-        print(f"{name} ({n} problems, lam {lam:.2g})")
+        print(f"{name} ({n} problems, {', '.join(f'{k} {v:.2g}' for k, v in prior.items())})")
         print(f"  {'solver':<20}{'mean ' + metric:>20}{'worst':>8}{'agrees':>8}{'mean s':>8}")
         reference = None
-        for solver, opts in solvers(cfg).items():
+        for label, solver in solvers(cfg).items():
             rows = [
-                run_solver(G, A, b[i], lam, opts, cfg, jax.random.fold_in(key, 100 + i), repeats) for i in range(n)
+                run_solver(G, A, b[i], prior, solver, cfg, jax.random.fold_in(key, 100 + i), repeats) for i in range(n)
             ]
             reference = reference or rows
             scores = [score(x, x_true[i]) for i, (_, x, _) in enumerate(rows)]
             worst = min(scores) if metric == "psnr" else max(scores)
-            agrees = sum(loss <= 1.001 * ref[0] for (loss, _, _), ref in zip(rows, reference))
-            print(
-                f"  {solver:<20}{statistics.mean(scores):>20.3f}{worst:>8.3f}{agrees:>5}/{n}"
-                f"{statistics.mean(t for *_, t in rows):>8.3f}",
-                flush=True,
+            agrees = sum(loss <= 1.001 * ref[0] for (loss, _, _), ref in zip(rows, reference, strict=True))
+            guard.check(f"after {label}")
+            line = (
+                f"  {label:<20}{statistics.mean(scores):>20.3f}{worst:>8.3f}{agrees:>5}/{n}"
+                f"{statistics.mean(t for *_, t in rows):>8.3f}"
             )
+            print(guard.ratio(line), flush=True)
         print()
 
 

@@ -2,19 +2,24 @@
 
     python experiments/bench_solver.py            # shipped mri-vae if present, else a random VAE decoder
     python experiments/bench_solver.py --quick    # fewer repeats, 200 Adam steps
+    python experiments/bench_solver.py --force    # report ratios on a loaded machine (marked FORCED)
 
 One generator, one MRI problem (4x random undersampling, in-range target ``x* = G(h*)``), in one
 run, all timings after compilation (warm-up call, then the median of ``--repeats`` runs with
 ``block_until_ready``):
 
-* our Levenberg-Marquardt solvers (``lm``: exact Jacobian; ``lm-broyden``: secant updates; each
-  with all restarts to the end and with ``keep=2`` restarts continuing after ``screen_steps``) and
-  the CSGM recipe (Adam, ``--adam-steps`` x ``--restarts``): the time each needs to reach its own
+* ``solve_latent(G, A, b)`` with its defaults (``LM()``: Broyden's secant Jacobian, ``keep=2``
+  restarts continuing after 5 iterations, prior weight ``1e-4`` relative to the data), the other
+  Levenberg-Marquardt variants (exact Jacobian / Broyden, with and without pruning) and the CSGM
+  recipe (``Adam``, ``--adam-steps`` x ``--restarts``), all on the same objective: the time each needs to reach its own
   final PSNR within 0.1 dB. The iteration where that happens is read off the recorded path of the
   best restart; then the solver is re-timed with exactly that many steps.
 * ``optimistix.LevenbergMarquardt`` on the same residual, restarts by ``vmap``: the reference LM.
 * the same CSGM loop in PyTorch (the decoder mirrored layer by layer with copied weights), when
   ``torch`` is importable.
+
+Ratios are printed only when the machine is quiet (``configs/quiet.py``: at most 0.5 load per
+core), or with ``--force``, marked ``(FORCED, loaded)``.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
+from configs.quiet import add_force_flag, load_guard
 from configs.timing import median_time
+
 from manifold.metrics import psnr
 from manifold.models import Generator, ModelConfig, build_model
 from manifold.operators import masks
 from manifold.operators.mri import MRI
-from manifold.solve import solve_latent
+from manifold.solve import LM, Adam, solve_latent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +50,7 @@ class BenchConfig:
     restarts: int = 10
     adam_steps: int = 1000
     lr: float = 0.1
-    lm_steps: int = 100
-    broyden_steps: int = 200
-    keep: int = 2  # restarts that continue after the screen (the pruned LM rows)
-    screen_steps: int = 5
-    lam: float = 1e-6
+    lam: float | None = None  # relative prior weight; None: the library default (1e-4)
     repeats: int = 5  # LM and optimistix timings
     adam_repeats: int = 2  # 1000-step Adam runs are long: fewer repeats
     seed: int = 0
@@ -83,32 +85,55 @@ def steps_to_final_psnr(G, path, x_star, n_run: int) -> tuple[int, float]:
     return int(np.argmax(curve >= final - 0.1)) + 1, float(final)
 
 
-def bench_ours(G, A, b, x_star, cfg: BenchConfig, method: str, *, keep: int | None = None) -> dict:
+def solvers(cfg: BenchConfig) -> dict:
+    """``{row name: solver}``; ``None`` is ``solve_latent``'s default (``LM()``)."""
+    return {
+        "defaults (LM())": None,
+        "lm": LM(jacobian="exact", keep=None),
+        "lm, keep 2": LM(jacobian="exact", keep=2, screen_steps=5),
+        "lm-broyden": LM(jacobian="broyden", keep=None),
+    }
+
+
+def bench_ours(G, A, b, x_star, cfg: BenchConfig, solver: LM | Adam | None) -> dict:
     """Full run (recording the path), then the time to reach the final PSNR within 0.1 dB.
 
     LM is re-run with exactly that many iterations. Adam's ``lax.scan`` costs the same per step,
     so its time to reach is ``t_full * n_reach / steps`` (re-running 1000-step scans of several
     lengths would only re-measure that).
     """
-    full_steps = {"lm": cfg.lm_steps, "lm-broyden": cfg.broyden_steps, "adam": cfg.adam_steps}[method]
-    opts = dict(method=method, restarts=cfg.restarts, lam=cfg.lam, key=jax.random.key(cfg.seed + 1), lr=cfg.lr)
-    if keep is not None:
-        opts |= dict(keep=keep, screen_steps=cfg.screen_steps)
-    run = lambda steps: solve_latent(G, A, b, steps=steps, record_path=True, **opts)  # noqa: E731
-    full = run(full_steps)  # compiles
-    n_run = full_steps if method == "adam" else int(full.iterations)
+    opts = {"restarts": cfg.restarts, "lam": cfg.lam, "key": jax.random.key(cfg.seed + 1), "record_path": True}
+    default = solver is None
+    solver = LM() if default else solver
+
+    def run(steps):
+        if default and steps == solver.steps:
+            return solve_latent(G, A, b, **opts)  # literally the default call
+        return solve_latent(G, A, b, solver=dataclasses.replace(solver, steps=steps), **opts)
+
+    full = run(solver.steps)  # compiles
+    adam = isinstance(solver, Adam)
+    n_run = solver.steps if adam else int(full.iterations)
     n_reach, final_psnr = steps_to_final_psnr(G, full.path, x_star, n_run)
-    repeats = cfg.adam_repeats if method == "adam" else cfg.repeats
-    t_full = median_time(lambda: run(full_steps).x, repeats, warm_up=False)
-    if method == "adam":
-        t_reach = t_full * n_reach / full_steps
+    repeats = cfg.adam_repeats if adam else cfg.repeats
+    t_full = median_time(lambda: run(solver.steps).x, repeats, warm_up=False)
+    if adam:
+        t_reach = t_full * n_reach / solver.steps
     else:
         t_reach = median_time(lambda: run(n_reach).x, repeats)
-    return dict(iters=n_run, reach=n_reach, psnr=final_psnr, t_reach=t_reach, t_full=t_full, loss=float(full.loss))
+    return {
+        "iters": n_run,
+        "reach": n_reach,
+        "psnr": final_psnr,
+        "t_reach": t_reach,
+        "t_full": t_full,
+        "loss": float(full.loss),
+        "weight": float(full.prior_weight),
+    }
 
 
-def bench_optimistix(G, A, b, x_star, cfg: BenchConfig) -> dict:
-    """``optimistix.LevenbergMarquardt`` on the same augmented residual ``[r(h); sqrt(lam) h]``."""
+def bench_optimistix(G, A, b, x_star, cfg: BenchConfig, weight: float) -> dict:
+    """``optimistix.LevenbergMarquardt`` on the same augmented residual ``[r(h); sqrt(w) h]``."""
     import optimistix as optx
 
     from manifold.solve._problem import real_view
@@ -118,10 +143,10 @@ def bench_optimistix(G, A, b, x_star, cfg: BenchConfig) -> dict:
     @jax.jit
     def run(G, A, b, h0):
         def fn(h, _):
-            return jnp.concatenate([real_view(A(G(h)) - b), jnp.sqrt(cfg.lam) * h])
+            return jnp.concatenate([real_view(A(G(h)) - b), jnp.sqrt(weight) * h])
 
         def one(h):
-            sol = optx.least_squares(fn, solver, h, max_steps=cfg.lm_steps, throw=False)
+            sol = optx.least_squares(fn, solver, h, max_steps=LM(jacobian="exact").steps, throw=False)
             r = fn(sol.value, None)
             return sol.value, r @ r, sol.stats["num_steps"]
 
@@ -132,10 +157,10 @@ def bench_optimistix(G, A, b, x_star, cfg: BenchConfig) -> dict:
     h0 = jax.random.normal(jax.random.key(cfg.seed + 1), (cfg.restarts, G.latent_dim))
     x, loss, steps = run(G, A, b, h0)
     t = median_time(lambda: run(G, A, b, h0)[0], cfg.repeats)
-    return dict(iters=int(steps), psnr=float(psnr(x, x_star)), t_full=t, loss=float(loss))
+    return {"iters": int(steps), "psnr": float(psnr(x, x_star)), "t_full": t, "loss": float(loss)}
 
 
-def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
+def bench_torch(G, A, b, cfg: BenchConfig, weight: float) -> dict | None:
     """The CSGM loop in PyTorch on a layer-by-layer copy of the decoder; None without torch."""
     try:
         import torch
@@ -144,7 +169,7 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
     from flax import nnx
 
     dec = nnx.merge(G.apply.graphdef, G.params).decoder
-    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32))  # noqa: E731
+    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32))
     dense_w, dense_b = t(dec.dense.kernel[...]).T.contiguous(), t(dec.dense.bias[...])
     convs = [(t(c.kernel[...]).permute(3, 2, 0, 1).contiguous(), t(c.bias[...])) for c in dec.convs]
     head = (t(dec.head.kernel[...]).permute(3, 2, 0, 1).contiguous(), t(dec.head.bias[...]))
@@ -170,7 +195,7 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
         for _ in range(steps):
             opt.zero_grad()
             r = torch.where(mask, fft2c(decode(h)), 0) - b_t
-            loss = (r.abs() ** 2).sum(dim=(-2, -1)) + cfg.lam * (h**2).sum(dim=1)
+            loss = (r.abs() ** 2).sum(dim=(-2, -1)) + weight * (h**2).sum(dim=1)
             loss.sum().backward()  # restarts are independent: the sum's gradient is per restart
             opt.step()
         return loss.detach()
@@ -184,7 +209,12 @@ def bench_torch(G, A, b, cfg: BenchConfig) -> dict | None:
         t0 = time.perf_counter()
         loss = csgm(cfg.adam_steps)
         times.append(time.perf_counter() - t0)
-    return dict(t_full=statistics.median(times), loss=float(loss.min()), port_error=err, threads=torch.get_num_threads())
+    return {
+        "t_full": statistics.median(times),
+        "loss": float(loss.min()),
+        "port_error": err,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main(argv=None):
@@ -195,26 +225,31 @@ def main(argv=None):
     parser.add_argument("--adam-steps", type=int, default=BenchConfig.adam_steps)
     parser.add_argument("--repeats", type=int, default=BenchConfig.repeats)
     parser.add_argument("--no-torch", action="store_true")
+    add_force_flag(parser)
     args = parser.parse_args(argv)
-    cfg = BenchConfig(generator=args.generator, restarts=args.restarts, adam_steps=args.adam_steps, repeats=args.repeats)
+    guard = load_guard(args.force)
+    cfg = BenchConfig(
+        generator=args.generator, restarts=args.restarts, adam_steps=args.adam_steps, repeats=args.repeats
+    )
     if args.quick:
         cfg = dataclasses.replace(cfg, adam_steps=200, repeats=2, adam_repeats=1)
 
     G, A, x_star, b, label = load_problem(cfg)
     print(f"generator: {label}; MRI {cfg.accel:g}x random ({int(A.mask[:, 0].sum())} lines), in-range target")
-    print(f"restarts {cfg.restarts}, lam {cfg.lam:g}, backend {jax.default_backend()}, repeats {cfg.repeats}\n")
+    lam = "library default (1e-4)" if cfg.lam is None else f"{cfg.lam:g}"
+    print(f"restarts {cfg.restarts}, relative lam {lam}, backend {jax.default_backend()}, repeats {cfg.repeats}\n")
     lm_rows = {}
-    for method in ("lm", "lm-broyden"):
-        for keep in (None, cfg.keep):
-            name = method + ("" if keep is None else f", keep {keep}")
-            print(f"timing {name} ...", flush=True)
-            lm_rows[name] = bench_ours(G, A, b, x_star, cfg, method, keep=keep)
+    for name, solver in solvers(cfg).items():
+        print(f"timing {name} ...", flush=True)
+        lm_rows[name] = bench_ours(G, A, b, x_star, cfg, solver)
+    weight = lm_rows["defaults (LM())"]["weight"]  # the absolute prior weight w, the same for every row
     print("timing adam (jax) ...", flush=True)
-    adam = bench_ours(G, A, b, x_star, cfg, "adam")
+    adam = bench_ours(G, A, b, x_star, cfg, Adam(steps=cfg.adam_steps, learning_rate=cfg.lr))
     print("timing optimistix LM ...", flush=True)
-    optx_lm = bench_optimistix(G, A, b, x_star, cfg)
+    optx_lm = bench_optimistix(G, A, b, x_star, cfg, weight)
     print("timing adam (torch) ...\n", flush=True)
-    torch_res = None if args.no_torch else bench_torch(G, A, b, cfg)
+    torch_res = None if args.no_torch else bench_torch(G, A, b, cfg, weight)
+    print(f"prior weight w = {weight:.3g} (absolute)")
     print(f"{'solver':<26}{'iters':>7}{'to final':>10}{'PSNR dB':>9}{'loss':>11}{'t final':>10}{'t full':>9}")
     for name, r in [*lm_rows.items(), (f"adam CSGM (jax, lr {cfg.lr:g})", adam)]:
         print(
@@ -222,19 +257,28 @@ def main(argv=None):
             f"{r['t_reach']:>9.3f}s{r['t_full']:>8.3f}s"
         )
     r = optx_lm
-    print(f"{'optimistix LM':<26}{r['iters']:>7}{'':>10}{r['psnr']:>9.2f}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s")
+    print(
+        f"{'optimistix LM':<26}{r['iters']:>7}{'':>10}{r['psnr']:>9.2f}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s"
+    )
     if torch_res is not None:
         r = torch_res
-        print(f"{'adam CSGM (torch)':<26}{cfg.adam_steps:>7}{'':>10}{'':>9}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s")
+        print(
+            f"{'adam CSGM (torch)':<26}{cfg.adam_steps:>7}{'':>10}{'':>9}{r['loss']:>11.2e}{'':>10}{r['t_full']:>8.3f}s"
+        )
     print()
-    print("adam / lm: time to the own final PSNR (-0.1 dB; target >= 20x), full runs")
+    guard.check("before the report")
+    print("adam / ours: time to the own final PSNR (-0.1 dB; target >= 20x for the defaults), full runs")
     for name, r in lm_rows.items():
-        print(f"  {name:<24}{adam['t_reach'] / r['t_reach']:8.1f}x{adam['t_full'] / r['t_full']:8.1f}x")
-    print(f"optimistix LM / our lm (full runs):            {optx_lm['t_full'] / lm_rows['lm']['t_full']:8.2f}x")
+        print(guard.ratio(f"  {name:<24}{adam['t_reach'] / r['t_reach']:8.1f}x{adam['t_full'] / r['t_full']:8.1f}x"))
+    ratio = optx_lm["t_full"] / lm_rows["lm"]["t_full"]
+    print(guard.ratio(f"optimistix LM / our lm (full runs):            {ratio:8.2f}x"))
     if torch_res is not None:
         print(
-            f"CSGM torch / jax ({cfg.adam_steps} steps, {torch_res['threads']} threads): "
-            f"{torch_res['t_full'] / adam['t_full']:8.2f}x  (target >= 3x; port max error {torch_res['port_error']:.1e})"
+            guard.ratio(
+                f"CSGM torch / jax ({cfg.adam_steps} steps, {torch_res['threads']} threads): "
+                f"{torch_res['t_full'] / adam['t_full']:8.2f}x  (target >= 3x; port max error "
+                f"{torch_res['port_error']:.1e})"
+            )
         )
     else:
         print("no PyTorch comparison (--no-torch, or torch not installed: pip install -e '.[bench]')")
