@@ -2,12 +2,18 @@
 
     python experiments/bench_data.py            # 1000 lung phantoms at 128x128, 512 MRI slices at 64x64
     python experiments/bench_data.py --quick
+    python experiments/bench_data.py --force    # report even on a loaded machine (ratios marked)
 
 All timings after compilation (one warm-up call, then the median of ``--repeats`` runs with
 ``block_until_ready``), baselines measured in the same run:
 
 * lung phantoms: ``lung_phantoms(n, size=128, key=...)`` (sampling + one jitted, vmapped render)
   vs the same formula written in NumPy, looping over the images. Both outputs are compared.
+* synthetic MR: ``synthetic_mri(n, size=128, key=...)`` (the whole domain-randomised pipeline:
+  slice geometry, trilinear tissue sampling, contrast, bias, blur, noise) against the target of
+  1000 images/s, and against its dominant step alone done by SciPy in a loop:
+  ``scipy.ndimage.map_coordinates(order=1)`` of the four tissue maps at 128 x 128 points of a
+  tilted plane per image (a lower bound on the cost of a NumPy version of the pipeline).
 * MRI augmentation: the jitted, vmapped rotation + elastic warp + intensity scaling of
   ``mri_slices(..., augment=True)`` vs ``scipy.ndimage.map_coordinates`` in a loop, on the same
   slices with the same random angles and displacement fields.
@@ -26,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from manifold.data import lung_param_names, lung_phantoms, mri_slices
+from configs.quiet import add_force_flag, load_guard
+from manifold.data import lung_param_names, lung_phantoms, mri_slices, synthetic_mri, tissue_volume
 from manifold.data import lung as lung_module
 from manifold.data.mri import _ELASTIC_GRID, _augment
 from manifold.thorax import THORAX_SEMI_AXES, pixel_grid, thorax_mask
@@ -38,6 +45,8 @@ class BenchConfig:
     lung_size: int = 128
     n_mri: int = 512
     mri_size: int = 64
+    n_synthetic: int = 1024
+    synthetic_size: int = 128
     repeats: int = 5
     seed: int = 0
 
@@ -97,7 +106,7 @@ def scipy_augment(images: np.ndarray, angles: np.ndarray, fields: np.ndarray, sc
     return out
 
 
-def bench_lung(cfg: BenchConfig) -> None:
+def bench_lung(cfg: BenchConfig, guard) -> None:
     key = jax.random.key(cfg.seed)
     t_jax, (images, params) = timed(lambda: lung_phantoms(cfg.n_lung, size=cfg.lung_size, key=key), cfg.repeats)
     params = np.asarray(params)
@@ -105,12 +114,13 @@ def bench_lung(cfg: BenchConfig) -> None:
     t_np, ref = timed(lambda: np.stack([numpy_lung_phantom(p, cfg.lung_size) for p in params[:n_ref]]), cfg.repeats)
     err = float(np.abs(ref - np.asarray(images[:n_ref])).max())
     rate_jax, rate_np = cfg.n_lung / t_jax, n_ref / t_np
-    print(f"lung phantoms {cfg.lung_size}x{cfg.lung_size}: jax {rate_jax:,.0f} images/s (n={cfg.n_lung}), "
-          f"numpy loop {rate_np:,.0f} images/s (n={n_ref}), ratio {rate_jax / rate_np:.1f}x, "
-          f"max |jax - numpy| = {err:.1e}")  # fmt: skip
+    guard.check("after the lung timing")
+    print(guard.ratio(f"lung phantoms {cfg.lung_size}x{cfg.lung_size}: jax {rate_jax:,.0f} images/s (n={cfg.n_lung}), "
+                      f"numpy loop {rate_np:,.0f} images/s (n={n_ref}), ratio {rate_jax / rate_np:.1f}x, "
+                      f"max |jax - numpy| = {err:.1e}"))  # fmt: skip
 
 
-def bench_mri(cfg: BenchConfig) -> None:
+def bench_mri(cfg: BenchConfig, guard) -> None:
     key = jax.random.key(cfg.seed)
     # augmented draws with every augmentation off: the input of the timed warp
     plain = dict(augment=True, max_rotation=0.0, elastic=0.0, intensity=0.0)
@@ -126,8 +136,39 @@ def bench_mri(cfg: BenchConfig) -> None:
     base_np = np.asarray(base)
     t_sp, ref = timed(lambda: scipy_augment(base_np, angles, fields, scales), cfg.repeats)
     err = float(jnp.abs(ref - out).max())
-    print(f"MRI augmentation {size}x{size}: jax {n / t_jax:,.0f} images/s, scipy loop {n / t_sp:,.0f} images/s, "
-          f"ratio {t_sp / t_jax:.1f}x, max |jax - scipy| = {err:.1e} (n={n})")  # fmt: skip
+    guard.check("after the augmentation timing")
+    print(guard.ratio(f"MRI augmentation {size}x{size}: jax {n / t_jax:,.0f} images/s, scipy loop {n / t_sp:,.0f} "
+                      f"images/s, ratio {t_sp / t_jax:.1f}x, max |jax - scipy| = {err:.1e} (n={n})"))  # fmt: skip
+
+
+def scipy_tissue_sampling(n: int, size: int, seed: int) -> np.ndarray:
+    """Trilinear sampling of the four tissue maps on ``n`` random tilted planes, one image at a time."""
+    volume = tissue_volume()
+    rng = np.random.default_rng(seed)
+    t = (np.arange(size) + 0.5) / size - 0.5
+    u, v = np.meshgrid(t, t, indexing="ij")
+    out = np.empty((n, size, size, 4), np.float32)
+    centre = np.array(volume.shape[:3]) / 2
+    for i in range(n):
+        a, b = rng.uniform(-0.2, 0.2, 2)
+        row, col = np.array([0.0, -np.cos(a), np.sin(a)]), np.array([np.cos(b), 0.0, np.sin(b)])
+        points = centre[:, None, None] + 180 * (u[None] * row[:, None, None] + v[None] * col[:, None, None])
+        for c in range(4):
+            out[i, ..., c] = ndimage.map_coordinates(volume[..., c], points, order=1, mode="constant", cval=0.0)
+    return out
+
+
+def bench_synthetic(cfg: BenchConfig, guard) -> None:
+    key = jax.random.key(cfg.seed)
+    n, size = cfg.n_synthetic, cfg.synthetic_size
+    t_jax, _ = timed(lambda: synthetic_mri(n, size=size, key=key)[0], cfg.repeats)
+    n_ref = max(1, n // 16)
+    t_sp, _ = timed(lambda: scipy_tissue_sampling(n_ref, size, cfg.seed), cfg.repeats)
+    rate_jax, rate_sp = n / t_jax, n_ref / t_sp
+    guard.check("after the synthetic MR timing")
+    print(guard.ratio(f"synthetic_mri {size}x{size}: jax {rate_jax:,.0f} images/s (target 1000: "
+                      f"{rate_jax / 1000:.2f}x), scipy tissue sampling alone {rate_sp:,.0f} images/s, "
+                      f"ratio {rate_jax / rate_sp:.1f}x"))  # fmt: skip
 
 
 def main() -> None:
@@ -135,14 +176,17 @@ def main() -> None:
     for field in dataclasses.fields(BenchConfig):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
+    add_force_flag(parser)
     args = vars(parser.parse_args())
     quick = args.pop("quick")
+    guard = load_guard(args.pop("force"))
     cfg = BenchConfig(**args)
     if quick:
-        cfg = dataclasses.replace(cfg, n_lung=200, n_mri=128, repeats=3)
+        cfg = dataclasses.replace(cfg, n_lung=200, n_mri=128, n_synthetic=256, repeats=3)
     print(f"device: {jax.devices()[0]}")
-    bench_lung(cfg)
-    bench_mri(cfg)
+    bench_lung(cfg, guard)
+    bench_mri(cfg, guard)
+    bench_synthetic(cfg, guard)
 
 
 if __name__ == "__main__":
