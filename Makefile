@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test bench
+.PHONY: demo test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/python -m pytest -n 2
+
+lint: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[lint]"
+	$(BIN)/ruff check .
 
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[bench]"

@@ -20,10 +20,10 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from manifold.metrics import psnr, relative_error  # noqa: E402
-from manifold.operators import MRI, Radon, masks, shepp_logan  # noqa: E402
+from manifold.metrics import psnr, relative_error
+from manifold.operators import MRI, Radon, masks, shepp_logan
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,14 +36,14 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from manifold.baselines import fit_pca, tv  # noqa: E402
-from manifold.data import mri_slices, mri_training_images, mri_validation  # noqa: E402
-from manifold.metrics import psnr, ssim  # noqa: E402
-from manifold.models import load_generator  # noqa: E402
-from manifold.operators import MRI, Denoise, gaussian_noise, masks, noise_sigma  # noqa: E402
-from manifold.solve import solve_latent  # noqa: E402
+from manifold.baselines import fit_pca, tv
+from manifold.data import mri_slices, mri_training_images, mri_validation
+from manifold.metrics import psnr, ssim
+from manifold.models import load_generator
+from manifold.operators import MRI, Denoise, gaussian_noise, masks, noise_sigma
+from manifold.solve import solve_latent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +190,7 @@ def figure(result: dict, path: Path) -> None:
     cols = ["truth", "ceiling"] + [f"{a}/{m}" for a in ("4x", "8x") for m in ("zero_filled", "tv", "latent")]
     rows = [(n, i, e) for n, e in result["sets"].items() for i in range(min(2, len(e["names"])))]
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.7 * len(cols), 1.8 * len(rows)), squeeze=False)
-    for r, (name, i, entry) in enumerate(rows):
+    for r, (_, i, entry) in enumerate(rows):
         for c, col in enumerate(cols):
             ax = axes[r][c]
             ax.set_axis_off()

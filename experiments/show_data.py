@@ -22,11 +22,11 @@ import jax
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import colors  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib import colors
+import numpy as np
 
-from manifold.data import (  # noqa: E402
+from manifold.data import (
     anomaly_phantoms,
     lung_phantoms,
     mri_slices,
@@ -34,7 +34,7 @@ from manifold.data import (  # noqa: E402
     rotations,
     synthetic_mri,
 )
-from manifold.thorax import thorax_mask  # noqa: E402
+from manifold.thorax import thorax_mask
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,9 +13,9 @@ import jax
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from manifold.models import SHIPPED, load_generator, read_model_card  # noqa: E402
+from manifold.models import SHIPPED, load_generator, read_model_card
 
 
 def plot_samples(name: str, *, n: int, seed: int, out_dir: Path) -> Path:

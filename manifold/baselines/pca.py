@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from manifold.baselines._common import check_linear_problem, check_positive, vmap_over_batch
-from manifold.solve._problem import real_view
+from manifold.operators import real_view
 
 __all__ = ["fit_pca", "pca_subspace"]
 

@@ -20,15 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold.models import image_shape_of
-from manifold.operators import LinearOperator
-
-
-def real_flat(z: jax.Array) -> jax.Array:
-    """``z.ravel()`` for real ``z``, ``[Re z; Im z]`` for complex ``z``."""
-    z = z.ravel()
-    if jnp.iscomplexobj(z):
-        return jnp.concatenate([z.real, z.imag])
-    return z
+from manifold.operators import LinearOperator, real_view
 
 
 def latent_dim_for(G: Callable, latent_dim: int | None = None, h: Any = None) -> int:
@@ -86,12 +78,12 @@ def image_shape_for(G: Callable, k: int) -> tuple[int, ...]:
 
 
 def flat_generator(G: Callable) -> Callable[[jax.Array], jax.Array]:
-    """``h -> real_flat(G(h))`` for one latent."""
-    return lambda h: real_flat(G(h))
+    """``h -> real_view(G(h))`` for one latent."""
+    return lambda h: real_view(G(h))
 
 
 def value_and_jacobian(G: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(g(h), J)`` with ``g = real_flat ∘ G`` and ``J = dg/dh`` ``(n, k)``, in one forward-mode pass."""
+    """``(g(h), J)`` with ``g = real_view ∘ G`` and ``J = dg/dh`` ``(n, k)``, in one forward-mode pass."""
     g = flat_generator(G)
 
     def both(v):
@@ -146,18 +138,18 @@ def check_operator(G: Callable, A: Callable, k: int) -> tuple[tuple[int, ...], i
     elif not callable(A):
         raise TypeError(f"A: expected a LinearOperator or a linear callable, got {type(A).__name__}")
     try:
-        jax.eval_shape(lambda x: real_flat(A(x)), jax.ShapeDtypeStruct(shape, jnp.float32))
+        jax.eval_shape(lambda x: real_view(A(x)), jax.ShapeDtypeStruct(shape, jnp.float32))
     except Exception as err:  # any failure to apply A is a bad argument
         raise ValueError(f"A: cannot be applied to G's images of shape {shape}: {err}") from err
     # Rows that vanish for a random real image are structurally zero (unsampled k-space entries
     # stored as zeros, the imaginary part of a real image's DC coefficient): they measure nothing.
     probe = jax.random.normal(jax.random.key(0), shape, jnp.float32)
-    return shape, int(jnp.count_nonzero(real_flat(A(probe))))
+    return shape, int(jnp.count_nonzero(real_view(A(probe))))
 
 
 def flat_operator(A: Callable) -> Callable[[jax.Array], jax.Array]:
-    """``x -> real_flat(A(x))`` for one image."""
-    return lambda x: real_flat(A(x))
+    """``x -> real_view(A(x))`` for one image."""
+    return lambda x: real_view(A(x))
 
 
 def check_rtol(rtol: float | None) -> float | None:

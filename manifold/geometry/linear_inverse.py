@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold.geometry._common import check_operator, flat_generator, flat_operator, jit_call, latent_dim_for
+from manifold.operators import real_view
 
 __all__ = ["InverseGap", "latent_fit", "linear_vs_latent"]
 
@@ -120,7 +121,7 @@ def latent_fit(
         raise ValueError(f"lam: expected a non-negative number, got {lam}")
     batched = b.ndim == len(out.shape) + 1
     b2 = b if batched else b[None]
-    flat = jax.vmap(lambda y: _real_flat_data(y))(b2)
+    flat = jax.vmap(lambda y: real_view(y))(b2)
     cands = _candidates(key, int(n_candidates), k, float(latent_scale))
     h = jit_call(_fit_many, G, A, flat, cands, jnp.float32(lam), n_starts=int(n_starts), steps=int(steps))
     return h if batched else h[0]
@@ -131,11 +132,6 @@ def _check_starts(n_candidates, n_starts) -> None:
         raise ValueError(f"n_candidates: expected a positive integer, got {n_candidates!r}")
     if not isinstance(n_starts, (int, np.integer)) or not 1 <= n_starts <= n_candidates:
         raise ValueError(f"n_starts: expected an integer in [1, n_candidates={n_candidates}], got {n_starts!r}")
-
-
-def _real_flat_data(y):
-    y = y.ravel()
-    return jnp.concatenate([y.real, y.imag]) if jnp.iscomplexobj(y) else y
 
 
 class InverseGap(NamedTuple):

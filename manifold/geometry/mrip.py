@@ -40,8 +40,8 @@ from manifold.geometry._common import (
     jit_call,
     latent_dim_for,
     raise_if_not_finite,
-    real_flat,
 )
+from manifold.operators import real_view
 
 __all__ = [
     "MRIPConstants",
@@ -92,10 +92,10 @@ def _tangent_and_measured(G, A, h, *, rtol_j, rtol_a):
     jac_img, image = jax.jacfwd(both, has_aux=True)(h)  # (*image_shape, k)
     k = h.shape[0]
     columns = jnp.moveaxis(jac_img, -1, 0)  # (k, *image_shape)
-    jac = jax.vmap(real_flat)(columns).T  # (n, k)
+    jac = jax.vmap(real_view)(columns).T  # (n, k)
     a = flat_operator(A)
     a_jac = jax.vmap(a)(columns).T  # (m, k)
-    g_finite = jnp.all(jnp.isfinite(real_flat(image))) & jnp.all(jnp.isfinite(jac))
+    g_finite = jnp.all(jnp.isfinite(real_view(image))) & jnp.all(jnp.isfinite(jac))
     a_finite = jnp.all(jnp.isfinite(a_jac)) & jnp.all(jnp.isfinite(a(image)))
     jac = jnp.where(g_finite, jac, 0)
     a_jac = jnp.where(g_finite & a_finite, a_jac, 0)
@@ -188,15 +188,15 @@ def _pair_log_ratio(G, A, h, hp, *, with_finite=False):
     """
     x, xp = G(h), G(hp)
     d = x - xp
-    ad = real_flat(A(d))
+    ad = real_view(A(d))
     num = jnp.sum(jnp.abs(ad) ** 2)
-    den = jnp.sum(jnp.abs(real_flat(d)) ** 2)
-    scale = 0.5 * (jnp.linalg.norm(real_flat(x)) + jnp.linalg.norm(real_flat(xp)))
+    den = jnp.sum(jnp.abs(real_view(d)) ** 2)
+    scale = 0.5 * (jnp.linalg.norm(real_view(x)) + jnp.linalg.norm(real_view(xp)))
     tiny = jnp.finfo(den.dtype).tiny
     out = jnp.log(num + tiny) - jnp.log(den + tiny), jnp.sqrt(den) / (scale + tiny)
     if not with_finite:
         return out
-    g_finite = jnp.all(jnp.isfinite(real_flat(x))) & jnp.all(jnp.isfinite(real_flat(xp)))
+    g_finite = jnp.all(jnp.isfinite(real_view(x))) & jnp.all(jnp.isfinite(real_view(xp)))
     return (*out, g_finite, jnp.all(jnp.isfinite(ad)))
 
 

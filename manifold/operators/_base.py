@@ -43,6 +43,16 @@ def _is_complex(dtype) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
 
+def real_view(y: jax.Array) -> jax.Array:
+    """``y`` flattened to a real vector: ``y.ravel()`` when real, ``[Re y; Im y]`` when complex.
+
+    Complex data (MRI k-space) enter least-squares problems and Jacobians through their real and
+    imaginary parts, so ``||real_view(y)||^2 = ||y||^2``.
+    """
+    y = jnp.ravel(y)
+    return jnp.concatenate([y.real, y.imag]) if jnp.iscomplexobj(y) else y
+
+
 def check_array(x: Any, name: str, *, shape: tuple[int, ...] | None = None) -> jax.Array:
     """Validate a user-supplied array and return it as a JAX array.
 

@@ -139,7 +139,7 @@ def test_the_eight_parameters_are_all_visible():
     """
     _, params = lung_phantoms(N, size=SIZE, key=jax.random.key(7))
     with jax.enable_x64(True):
-        render = lambda q: lung_phantom_from_params(q, size=SIZE).reshape(-1)  # noqa: E731
+        render = lambda q: lung_phantom_from_params(q, size=SIZE).reshape(-1)
         jac = jax.jit(jax.vmap(jax.jacfwd(render)))(jnp.asarray(np.asarray(params[:4]), jnp.float64))
         assert jac.dtype == jnp.float64 and jac.shape == (4, SIZE * SIZE, 8)
     s = np.linalg.svd(np.asarray(jac), compute_uv=False)  # (4, 8)
