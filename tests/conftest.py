@@ -1,4 +1,8 @@
-"""Strict JAX configuration for the whole test suite."""
+"""Strict JAX configuration for the whole test suite.
+
+No CPU pinning is needed: ``import manifold`` keeps jaxlib's LAPACK kernels from deadlocking
+XLA:CPU's thread pool (see ``manifold/__init__.py`` and ``tests/solve/test_no_hang.py``).
+"""
 
 import os
 
@@ -7,21 +11,3 @@ os.environ["MANIFOLD_JAX_CACHE"] = "0"  # no persistent compilation cache: every
 import jax
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-
-def pytest_configure(config):
-    """Pin each test process to one CPU core before JAX creates its CPU backend.
-
-    jaxlib's batched LAPACK kernels can deadlock XLA:CPU's intra-op pool when several run at once
-    (see experiments/configs/runtime.py); with one core the pool has one thread and they run
-    inline. pytest-xdist workers take one core each; the controller of an ``-n`` run is left alone
-    (its workers inherit its affinity).
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is None and getattr(config.option, "numprocesses", None):
-        return  # xdist controller: runs no tests
-    cores = sorted(os.sched_getaffinity(0))
-    worker = int(workerinput["workerid"][2:]) if workerinput else 0
-    os.sched_setaffinity(0, {cores[worker % len(cores)]})

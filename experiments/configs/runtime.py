@@ -1,23 +1,13 @@
-"""Process setup shared by the experiment scripts.
+"""Process setup shared by the experiment scripts: nothing left to do.
 
-jaxlib's batched LAPACK kernels (Cholesky, triangular solves: the EIT FEM solve) split their batch
-over XLA:CPU's intra-op thread pool *from a worker of that same pool* and wait for the pieces. When
-as many such kernels run at once as the pool has threads (vmapped restarts make this likely),
-every worker waits for a free worker: a deadlock, ``block_until_ready`` never returns. We saw it
-with the nonlinear EIT latent solve (gdb: all ``tf_XLAEigen`` threads in
-``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``); PyAutoLabs/PyAutoFit#1530 found the same
-pattern in XLA's FFT thunk. The kernels run inline when the pool has one thread, and the pool
-size follows the process's CPU affinity at the time JAX creates its CPU backend. So the scripts
-pin themselves to one core first thing in ``main()``.
+The scripts used to pin themselves to one CPU core, because the nonlinear EIT latent solve
+deadlocked in 2-thread processes: jaxlib's batched LAPACK kernels split their batch over XLA:CPU's
+intra-op pool, and each piece called scipy's OpenBLAS, whose threaded kernels then waited forever
+for their helper thread (gdb: ``exec_blas_async_wait`` under ``jax::ParallelBatchMap``).
+``import manifold`` now runs that BLAS on one thread (``manifold/__init__.py``), so no pinning is
+needed; :func:`avoid_xla_cpu_hang` is kept as a no-op for the scripts that still call it.
 """
-
-import os
 
 
 def avoid_xla_cpu_hang() -> None:
-    """Pin this process to one CPU core (XLA:CPU then runs one intra-op thread; see above).
-
-    Must run before the first JAX computation. A no-op where affinity cannot be set.
-    """
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    """No-op: the deadlock is avoided by the library itself (see the module docstring)."""
