@@ -11,6 +11,7 @@
   usable alone or as ``solve_latent(..., init=learned_map)``.
 """
 
+from manifold.solve._cache import enable_compilation_cache
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
 from manifold.solve.solvers import LM, Adam
@@ -26,3 +27,7 @@ __all__ = [
     "solve_latent",
     "solve_sparse_deviation",
 ]
+
+# The persistent compilation cache starts with the solvers' import, so that the computations that
+# build a problem (loading a generator, masks, A(G(h))) are cached too, not only the solve.
+enable_compilation_cache()

@@ -1,9 +1,9 @@
-"""A persistent JAX compilation cache for the solvers, switched on lazily by the first solve.
+"""A persistent JAX compilation cache, switched on when :mod:`manifold.solve` is imported.
 
 Compiling a latent solve takes 5-15 s on a CPU; a new process (a notebook kernel, a script run
 again) would pay it every time. JAX can keep compiled executables on disk
-(``jax_compilation_cache_dir``); the first call of a solver points it at a user cache folder
-unless the user has chosen one already:
+(``jax_compilation_cache_dir``); importing :mod:`manifold.solve` (and every solver call, in case
+the setting changed) points it at a user cache folder unless the user has chosen one already:
 
 * ``MANIFOLD_JAX_CACHE`` unset: ``$XDG_CACHE_HOME/manifold/jax`` (``~/.cache/manifold/jax``);
 * ``MANIFOLD_JAX_CACHE=/some/dir``: that folder;
