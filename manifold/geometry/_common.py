@@ -1,4 +1,4 @@
-"""Shared plumbing of :mod:`manifold.geometry`: latent validation, flattening, cached ``jit``.
+"""Shared plumbing of :mod:`manifold.geometry`: latent and operator validation, flattening.
 
 Every geometry routine works with two flat real maps built here:
 
@@ -6,7 +6,8 @@ Every geometry routine works with two flat real maps built here:
 * ``a(x) = A(x).ravel()`` for one image ``x`` (complex measurements as ``[Re; Im]``),
 
 so singular values and norms are those of the real-linear maps ``R^k -> R^n`` and
-``R^n -> R^m``; ``||[Re z; Im z]|| = ||z||``, so norms are unchanged by the stacking.
+``R^n -> R^m``; ``||[Re z; Im z]|| = ||z||``, so norms are unchanged by the stacking. The
+routines compile through :func:`manifold.optim.jit_call`.
 """
 
 from __future__ import annotations
@@ -19,28 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.models import image_shape_of
+from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import LinearOperator, real_view
-
-
-def latent_dim_for(G: Callable, latent_dim: int | None = None, h: Any = None) -> int:
-    """``G.latent_dim`` when ``G`` has it, else ``latent_dim``, else the size of ``h``'s last axis.
-
-    Raises:
-      ValueError: naming ``latent_dim`` when none is available or ``G.latent_dim`` disagrees.
-    """
-    own = getattr(G, "latent_dim", None)
-    if own is not None:
-        if latent_dim is not None and int(latent_dim) != int(own):
-            raise ValueError(f"latent_dim: G.latent_dim is {own} but latent_dim={latent_dim} was passed")
-        return int(own)
-    if latent_dim is not None:
-        if int(latent_dim) < 1:
-            raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
-        return int(latent_dim)
-    if h is not None and np.ndim(h) >= 1:
-        return int(np.shape(h)[-1])
-    raise ValueError("latent_dim: G has no latent_dim attribute, so pass latent_dim explicitly")
 
 
 def check_latents(G: Callable, h: Any, *, latent_dim: int | None = None, name: str = "h") -> tuple[jax.Array, bool]:
@@ -59,7 +40,7 @@ def check_latents(G: Callable, h: Any, *, latent_dim: int | None = None, name: s
             h = h.astype(jnp.float32)
         else:
             raise ValueError(f"{name}: expected a real float array, got dtype {h.dtype}")
-    k = latent_dim_for(G, latent_dim, h)
+    k = latent_dim_of(G, latent_dim, h)
     if h.ndim not in (1, 2) or h.shape[-1] != k:
         raise ValueError(f"{name}: expected shape ({k},) or (batch, {k}), got {h.shape}")
     if not np.all(np.isfinite(np.asarray(h))):
@@ -165,30 +146,3 @@ def check_rtol(rtol: float | None) -> float | None:
 def default_rtol(n: int, k: int, dtype) -> float:
     """``max(n, k) * eps(dtype)``: numpy.linalg.matrix_rank's rule for a ``n x k`` matrix."""
     return max(n, k) * float(jnp.finfo(dtype).eps)
-
-
-def _is_static(arg: Any) -> bool:
-    """A callable that is not a pytree of arrays (a plain function) must be a static jit argument."""
-    if isinstance(arg, (jax.Array, np.ndarray, int, float, complex)) or arg is None:
-        return False
-    leaves = jax.tree_util.tree_leaves(arg)
-    return len(leaves) == 1 and leaves[0] is arg and callable(arg)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(fn: Callable, static: tuple[int, ...], options: tuple[tuple[str, Any], ...]) -> Callable:
-    return jax.jit(functools.partial(fn, **dict(options)), static_argnums=static)
-
-
-def jit_call(fn: Callable, *args: Any, **options: Any) -> Any:
-    """Call ``jax.jit(fn)(*args, **options)`` with plain-callable arguments (``G``, ``A``) static.
-
-    ``options`` are static (hashable: sizes, flags, step counts).
-
-    Pytree generators and operators (:class:`~manifold.models.Generator`,
-    :class:`~manifold.operators.LinearOperator`) are traced as arguments, so their compiled
-    function is reused across weights; plain functions become static arguments. The compiled
-    function is cached per ``fn`` and static-argument positions.
-    """
-    static = tuple(i for i, a in enumerate(args) if _is_static(a))
-    return _compiled(fn, static, tuple(sorted(options.items())))(*args)

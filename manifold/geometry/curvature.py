@@ -35,10 +35,10 @@ from manifold.geometry._common import (
     default_rtol,
     flat_generator,
     image_shape_for,
-    jit_call,
-    latent_dim_for,
 )
+from manifold.models import latent_dim_of
 from manifold.models.analytic import rotation_generator
+from manifold.optim import jit_call
 
 __all__ = [
     "SpanProjection",
@@ -306,7 +306,7 @@ def pca_distance(
     Returns:
       The relative error ``err`` in [0, 1].
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     image_shape_for(G, k)
     rank = k if rank is None else rank
     if not isinstance(rank, (int, np.integer)) or rank < 0:

@@ -33,12 +33,12 @@ from manifold.geometry._common import (
     default_rtol,
     flat_generator,
     image_shape_for,
-    jit_call,
-    latent_dim_for,
 )
 from manifold.geometry.linear_inverse import latent_fit
 from manifold.geometry.mrip import _sample_pairs, local_mrip, mrip_constants
+from manifold.models import latent_dim_of
 from manifold.operators import MRI, fft2c
+from manifold.optim import jit_call
 
 __all__ = ["LineDesign", "MaskScore", "evaluate_mask", "greedy_lines", "psnr_db"]
 
@@ -142,7 +142,7 @@ def greedy_lines(
     Returns:
       A :class:`LineDesign` with the rows, the objective after each addition, and the mask.
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     shape = image_shape_for(G, k)
     rtol = check_rtol(rtol)
     if len(shape) != 2:
@@ -223,7 +223,7 @@ def evaluate_mask(
     Returns:
       :class:`MaskScore`.
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     A = MRI(mask)
     k_loc, k_pairs, k_test, k_noise, k_fit = jax.random.split(key, 5)
     h_loc = float(latent_scale) * jax.random.normal(k_loc, (int(n_latents), k))

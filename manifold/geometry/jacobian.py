@@ -28,10 +28,10 @@ from manifold.geometry._common import (
     check_rtol,
     default_rtol,
     flat_generator,
-    jit_call,
     raise_if_not_finite,
     value_and_jacobian,
 )
+from manifold.optim import jit_call
 
 __all__ = ["jacobian", "randomized_svd", "singular_values", "tangent_basis", "tangent_rank"]
 

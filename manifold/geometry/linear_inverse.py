@@ -12,8 +12,8 @@ distribution, against the latent solution
 
     h* = argmin_h ||A G(h) - b||^2 + lam ||h||^2
 
-found by Levenberg-Marquardt from several starts (a small local solver for this comparison;
-``manifold.solve`` holds the general solvers). As sampling is reduced the linear error grows
+found by Levenberg-Marquardt (:func:`manifold.optim.levenberg_marquardt`, exact Jacobian) from
+several globally chosen starts (``manifold.solve`` holds the full solvers). As sampling is reduced the linear error grows
 while the latent error stays near zero as long as ``A`` satisfies the M-RIP.
 """
 
@@ -26,35 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.geometry._common import check_operator, flat_generator, flat_operator, jit_call, latent_dim_for
+from manifold.geometry._common import check_operator, flat_generator, flat_operator
+from manifold.models import latent_dim_of
 from manifold.operators import real_view
+from manifold.optim import jit_call, levenberg_marquardt
 
 __all__ = ["InverseGap", "latent_fit", "linear_vs_latent"]
 
-
-def _lm(G, A, b, h0, lam, *, steps):
-    """Levenberg-Marquardt on ``r(h) = [A G(h) - b; sqrt(lam) h]`` from one start."""
-    a = flat_operator(A)
-
-    def residual(h):
-        return jnp.concatenate([a(G(h)) - b, jnp.sqrt(lam) * h])
-
-    def cost(h):
-        return jnp.sum(residual(h) ** 2)
-
-    def step(carry, _):
-        h, mu = carry
-        r, jac = residual(h), jax.jacfwd(residual)(h)
-        jtj = jac.T @ jac
-        damped = jtj + mu * (jnp.diag(jnp.diag(jtj)) + 1e-6 * jnp.trace(jtj) / h.shape[0] * jnp.eye(h.shape[0]))
-        h_new = h - jnp.linalg.solve(damped, jac.T @ r)
-        better = cost(h_new) < cost(h)
-        h = jnp.where(better, h_new, h)
-        mu = jnp.where(better, mu / 3.0, mu * 4.0)
-        return (h, mu), None
-
-    (h, _), _ = jax.lax.scan(step, (h0, jnp.float32(1e-2)), None, length=steps)
-    return h, cost(h)
+_TOL = 1e-6  # LM stops when an accepted step lowers the cost by less than _TOL of it (as manifold.solve.LM)
 
 
 def _fit_many(G, A, bs, candidates, lam, *, n_starts, steps):
@@ -64,7 +43,12 @@ def _fit_many(G, A, bs, candidates, lam, *, n_starts, steps):
     misfit = jnp.sum((bs[:, None, :] - pred[None]) ** 2, axis=-1) + lam * jnp.sum(candidates**2, axis=-1)[None]
     _, idx = jax.lax.top_k(-misfit, n_starts)  # (B, S)
     starts = candidates[idx]  # (B, S, k)
-    per_start = jax.vmap(lambda b, h0: _lm(G, A, b, h0, lam, steps=steps), in_axes=(None, 0))
+
+    def fit(b, h0):
+        h, f, *_ = levenberg_marquardt(lambda h: a(G(h)) - b, h0, lam, steps=steps, tol=jnp.float32(_TOL))
+        return h, f
+
+    per_start = jax.vmap(fit, in_axes=(None, 0))
     hs, costs = jax.vmap(per_start)(bs, starts)  # (B, S, k), (B, S)
     best = jnp.argmin(costs, axis=1)
     return jnp.take_along_axis(hs, best[:, None, None], axis=1)[:, 0]
@@ -102,7 +86,7 @@ def latent_fit(
       key: PRNG key of the random starts.
       n_candidates: number of scored candidate starts.
       n_starts: number of LM runs per data vector (``<= n_candidates``).
-      steps: LM iterations per start.
+      steps: most LM iterations per start (fewer when it converges).
       lam: Tikhonov weight on ``h`` (>= 0).
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
       latent_scale: spread of the random starts.
@@ -110,7 +94,7 @@ def latent_fit(
     Returns:
       ``(k,)`` or ``(batch, k)`` latents.
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     shape, _ = check_operator(G, A, k)
     out = jax.eval_shape(A, jax.ShapeDtypeStruct(shape, jnp.float32))
     b = jnp.asarray(b)
@@ -176,7 +160,7 @@ def linear_vs_latent(
     Returns:
       :class:`InverseGap` with the mean and per-image relative errors of both methods.
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     check_operator(G, A, k)
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(value, (int, np.integer)) or value < 1:

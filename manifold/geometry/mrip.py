@@ -37,11 +37,11 @@ from manifold.geometry._common import (
     check_rtol,
     default_rtol,
     flat_operator,
-    jit_call,
-    latent_dim_for,
     raise_if_not_finite,
 )
+from manifold.models import latent_dim_of
 from manifold.operators import real_view
+from manifold.optim import jit_call
 
 __all__ = [
     "MRIPConstants",
@@ -282,7 +282,7 @@ def mrip_constants(
         is closer than ``min_separation``, or ``G`` or ``A`` produced NaN or infinite values for
         some pair (the message names the pair ``(h, h')``).
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     check_operator(G, A, k)
     if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
         raise ValueError(f"n_pairs: expected a positive integer, got {n_pairs!r}")
@@ -404,7 +404,7 @@ def solvability_report(
     Returns:
       A :class:`SolvabilityReport`; ``print(report)`` gives a short readable summary.
     """
-    k = latent_dim_for(G, latent_dim)
+    k = latent_dim_of(G, latent_dim)
     rtol = check_rtol(rtol)
     if not 0 < float(tol) < 1:
         raise ValueError(f"tol: expected a number in (0, 1), got {tol}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["Generator", "latent_dim_of", "image_shape_of"]
 
@@ -90,18 +91,29 @@ class Generator:
         return f"Generator(name={self.name!r}, latent_dim={self.latent_dim}, image_shape={self.image_shape})"
 
 
-def latent_dim_of(G: Callable, latent_dim: int | None = None) -> int:
-    """``G.latent_dim`` when ``G`` has it, else the ``latent_dim`` argument.
+def latent_dim_of(G: Callable, latent_dim: int | None = None, h: Any = None) -> int:
+    """``G.latent_dim`` when ``G`` has it, else the ``latent_dim`` argument, else the size of ``h``'s last axis.
 
     Raises:
-      ValueError: when neither is available, or they disagree.
+      ValueError: naming ``latent_dim`` when none is available, ``latent_dim`` is not positive, or
+        ``G.latent_dim`` and ``latent_dim`` disagree.
+
+    Examples:
+      >>> latent_dim_of(lambda h: h, 4), latent_dim_of(lambda h: h, h=[[0.0, 1.0]])
+      (4, 2)
     """
     own = getattr(G, "latent_dim", None)
-    if own is None and latent_dim is None:
-        raise ValueError("latent_dim: G has no latent_dim attribute, so pass latent_dim explicitly")
-    if own is not None and latent_dim is not None and int(own) != int(latent_dim):
-        raise ValueError(f"latent_dim: G.latent_dim is {own} but latent_dim={latent_dim} was passed")
-    return int(own if own is not None else latent_dim)
+    if own is not None:
+        if latent_dim is not None and int(latent_dim) != int(own):
+            raise ValueError(f"latent_dim: G.latent_dim is {own} but latent_dim={latent_dim} was passed")
+        return int(own)
+    if latent_dim is not None:
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
+        return int(latent_dim)
+    if h is not None and np.ndim(h) >= 1:
+        return int(np.shape(h)[-1])
+    raise ValueError("latent_dim: G has no latent_dim attribute, so pass latent_dim explicitly")
 
 
 def image_shape_of(G: Callable, latent_dim: int) -> tuple[int, ...]:

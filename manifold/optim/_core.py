@@ -1,4 +1,4 @@
-"""Inner optimisers of the latent solve, one restart, one data vector, all in ``lax`` loops.
+"""Latent fitters for one start and one data vector, all in ``lax`` loops (jit/vmap-able).
 
 Each minimises
 
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["LMState", "adam", "levenberg_marquardt", "lm_init", "lm_result", "lm_run"]
+__all__ = ["LMState", "adam", "levenberg_marquardt", "lm_init", "lm_result", "lm_run", "spd_solve"]
 
 
 def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -63,7 +63,7 @@ class LMState(NamedTuple):
 
     ``history`` and ``path`` have the full ``steps`` length and are filled at index ``i``, so a
     solve can be split into phases (:func:`lm_run` up to some iteration, then on) and the
-    restarts between phases pruned (see ``keep`` of :class:`manifold.solve.LM`).
+    restarts between phases pruned (``keep`` of :class:`manifold.solve.LM` does).
     """
 
     i: jax.Array  # iterations done

@@ -1,4 +1,4 @@
-"""The data-fit problem shared by the latent solvers: validation, static wrapping, residuals.
+"""The data-fit problem shared by the latent solvers: validation, prior weights, residuals.
 
 A latent solve needs three things: the generator ``G`` (``(k,) -> image``), the forward map
 ``A`` (``image -> data``, linear or not) and the data ``b``. This module checks that they fit
@@ -10,16 +10,13 @@ which every solver (Levenberg-Marquardt, Adam, the sparse-deviation solver) mini
 ``||r(h)||^2 + lam ||h||^2``. Complex data (MRI k-space) is handled by stacking real and
 imaginary parts, so the solvers only ever see real least-squares problems.
 
-``G`` and ``A`` are passed into ``jax.jit`` as arguments. Pytrees (a
-:class:`~manifold.models.Generator`, a :class:`~manifold.operators.LinearOperator`,
-``jax.tree_util.Partial``) are split into array leaves (traced, so new weights or a new mask do
-not recompile) and static structure. Any other callable is wrapped in :class:`Static`, hashed by
-identity: the same function object reuses the compiled solver, a fresh ``lambda`` compiles anew.
+``G`` and ``A`` are passed into ``jax.jit`` as arguments through :func:`manifold.optim.as_pytree`
+(pytrees traced, so new weights or a new mask do not recompile; a plain function is static, so a
+fresh ``lambda`` compiles anew).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -29,74 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold.models import image_shape_of, latent_dim_of
-from manifold.operators import ForwardMap
+from manifold.operators import ForwardMap, real_view
 
-__all__ = [
-    "Static",
-    "as_pytree",
-    "canonical",
-    "check_problem",
-    "data_power",
-    "prior_weights",
-    "real_view",
-    "residual_fn",
-]
-
-
-@jax.tree_util.register_pytree_node_class
-class Static:
-    """A callable with no array leaves, compared and hashed by identity (a static jit argument)."""
-
-    def __init__(self, fn: Callable):
-        self.fn = fn
-
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
-
-    def __hash__(self) -> int:
-        return id(self.fn)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Static) and other.fn is self.fn
-
-    def tree_flatten(self):
-        return (), self
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        return aux
-
-    def __getattr__(self, name):  # forward attributes (latent_dim, image_shape, pinv, ...)
-        if name == "fn":
-            raise AttributeError(name)
-        return getattr(self.fn, name)
-
-
-def _is_pytree(obj: Any) -> bool:
-    leaves = jax.tree_util.tree_leaves(obj)
-    return not (len(leaves) == 1 and leaves[0] is obj)
-
-
-def as_pytree(fn: Any) -> Any:
-    """Return ``fn`` in a form ``jax.jit`` accepts as an argument without baking in its arrays.
-
-    Registered pytrees pass through; a bound method of a pytree object becomes
-    ``jax.tree_util.Partial(method, obj)`` (the object's arrays stay traced); anything else is
-    wrapped in :class:`Static`.
-    """
-    if fn is None or isinstance(fn, (jax.Array, Static)) or _is_pytree(fn):
-        return fn
-    if inspect.ismethod(fn) and _is_pytree(fn.__self__):
-        return jax.tree_util.Partial(fn.__func__, fn.__self__)
-    return Static(fn)
-
-
-def real_view(y: jax.Array) -> jax.Array:
-    """Flatten ``y`` to a real vector, stacking ``(Re y, Im y)`` when ``y`` is complex."""
-    y = jnp.ravel(y)
-    if jnp.iscomplexobj(y):
-        return jnp.concatenate([y.real, y.imag])
-    return y
+__all__ = ["batch_shape", "canonical", "check_problem", "data_power", "flat_batch", "prior_weights", "residual_fn"]
 
 
 def residual_fn(G: Callable, A: Callable, b: jax.Array) -> Callable[[jax.Array], jax.Array]:

@@ -25,17 +25,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from manifold.solve import _optim
+from manifold import optim
+from manifold.operators import real_view
 from manifold.solve._cache import enable_compilation_cache
 from manifold.solve._problem import (
-    as_pytree,
     batch_shape,
     canonical,
     check_problem,
     data_power,
     flat_batch,
     prior_weights,
-    real_view,
     residual_fn,
 )
 from manifold.solve.solvers import LM, Adam
@@ -117,17 +116,17 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     """
     steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
     tol = jnp.float32(solver.tol)
-    init = jax.vmap(lambda h: _optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
+    init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
     run = lambda until: jax.vmap(
-        lambda s: _optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
+        lambda s: optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
     )
     states = init(h0)
     if keep is None or keep >= h0.shape[0] or screen_steps >= steps:
-        return jax.vmap(_optim.lm_result)(run(steps)(states))
+        return jax.vmap(optim.lm_result)(run(steps)(states))
     states = run(screen_steps)(states)
     top = jnp.argsort(jnp.where(jnp.isfinite(states.f), states.f, jnp.inf))[:keep]
     final = run(steps)(jax.tree_util.tree_map(lambda a: a[top], states))
-    screened, continued = jax.vmap(_optim.lm_result)(states), jax.vmap(_optim.lm_result)(final)
+    screened, continued = jax.vmap(optim.lm_result)(states), jax.vmap(optim.lm_result)(final)
     return jax.tree_util.tree_map(lambda a, c: a.at[top].set(c), screened, continued)
 
 
@@ -141,7 +140,7 @@ def _solve_batch(G, A, init, b, key, lam_rel, w_abs, sigma, *, solver, restarts,
         r = residual_fn(G, A, b_i)
         w = lam_rel * data_power(b_i) + w_abs
         if isinstance(solver, Adam):
-            run = functools.partial(_optim.adam, steps=solver.steps, lr=solver.learning_rate, record_path=record_path)
+            run = functools.partial(optim.adam, steps=solver.steps, lr=solver.learning_rate, record_path=record_path)
             hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, w))(h0)
         else:
             hs, fs, hists, iters, paths = _levenberg_marquardt_restarts(r, h0, w, solver, record_path=record_path)
@@ -282,7 +281,8 @@ def solve_latent(
         key = jax.random.key(0)  # unused: one deterministic start
 
     enable_compilation_cache()
-    G_, A_, init_, b_, key_ = canonical((as_pytree(G), as_pytree(A), init_arg, flat_batch(b, out_shape), key))
+    G_, A_ = optim.as_pytree(G), optim.as_pytree(A)
+    G_, A_, init_, b_, key_ = canonical((G_, A_, init_arg, flat_batch(b, out_shape), key))
     sol = _solve_batch(
         G_,
         A_,
@@ -321,7 +321,7 @@ def _init_kind(init, G, A, k: int, batch: tuple[int, ...], n: int) -> tuple[str,
                 raise ValueError("init: 'encoder' needs A.pinv (a LinearOperator); pass init=callable instead")
         return init, None
     if callable(init):
-        return "callable", as_pytree(init)
+        return "callable", optim.as_pytree(init)
     h0 = jnp.asarray(init, jnp.float32)
     if h0.shape == (k,):
         h0 = jnp.broadcast_to(h0, (n, k))

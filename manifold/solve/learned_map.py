@@ -23,7 +23,8 @@ import optax
 from flax import nnx
 
 from manifold.models import latent_dim_of
-from manifold.solve._problem import check_problem, real_view
+from manifold.operators import real_view
+from manifold.solve._problem import check_problem
 
 __all__ = ["LearnedMap", "fit_learned_map"]
 

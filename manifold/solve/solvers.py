@@ -56,7 +56,7 @@ class LM:
         (J^T J + w I + mu I) delta = -(J^T r + w h)
 
     and keeps ``h + delta`` when it lowers ``f(h) = ||r(h)||^2 + w ||h||^2`` (see
-    :func:`manifold.solve._optim.lm_run` for the damping rule and the Broyden update).
+    :func:`manifold.optim.lm_run` for the damping rule and the Broyden update).
 
     The defaults are the fastest setting validated to give the same answer as exact LM with every
     restart run to the end (``experiments/bench_pruning.py``: MRI 4x in-range and held-out, EIT

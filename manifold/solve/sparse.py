@@ -31,16 +31,15 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from manifold.solve import _optim
+from manifold import optim
+from manifold.operators import real_view
 from manifold.solve._problem import (
-    as_pytree,
     batch_shape,
     canonical,
     check_problem,
     data_power,
     flat_batch,
     prior_weights,
-    real_view,
 )
 from manifold.solve.latent import solve_latent
 
@@ -117,7 +116,7 @@ def _sparse_batch(G, A, b, h0, lam_rel, w_abs, mu, *, outer, v_steps, h_steps):
         def alternate(state, _):
             h, v = state
             v = v_step(h, v)
-            h, *_ = _optim.levenberg_marquardt(lambda h: data_res(G(h) + v), h, lam, steps=h_steps, tol=jnp.float32(0))
+            h, *_ = optim.levenberg_marquardt(lambda h: data_res(G(h) + v), h, lam, steps=h_steps, tol=jnp.float32(0))
             return (h, v), objective(h, v)
 
         v0 = jnp.zeros(G(h_i).shape, jnp.float32)
@@ -180,7 +179,7 @@ def solve_sparse_deviation(
     )
     batch = batch_shape(b, out_shape)
     h0 = start.h.reshape((-1, start.h.shape[-1]))
-    G_, A_, b_, h0 = canonical((as_pytree(G), as_pytree(A), flat_batch(b, out_shape), h0))
+    G_, A_, b_, h0 = canonical((optim.as_pytree(G), optim.as_pytree(A), flat_batch(b, out_shape), h0))
     sol = _sparse_batch(
         G_,
         A_,

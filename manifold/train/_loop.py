@@ -84,7 +84,7 @@ def evaluate(G: Generator, images: np.ndarray, *, batch_size: int = 32, data_ran
     """Held-out reconstruction quality of the generator ``G`` on ``images (n, S, S)``.
 
     With an encoder (autoencoder, VAE): ``x_hat = G(E(x))`` (the posterior mean for the VAE).
-    Without (GAN): ``x_hat = G(h*)`` with ``h*`` fitted by :func:`~manifold.train.fit_latents`
+    Without (GAN): ``x_hat = G(h*)`` with ``h*`` fitted by :func:`~manifold.train._metrics.fit_latents`
     (``fit_steps`` Adam steps from ``h = 0``), i.e. the best the manifold can do for ``x``.
 
     Returns:

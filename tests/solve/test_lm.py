@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import pytest
 from conftest import K, rel
 
-from manifold.solve import LM, _optim, solve_latent
+from manifold import optim
+from manifold.solve import LM, solve_latent
 from manifold.solve._problem import residual_fn
 
 
@@ -17,7 +18,7 @@ def problem(G, mri4):
 
 
 def _one_iteration(r, state, **kw):
-    return _optim.lm_run(r, state, jnp.float32(1e-6), until=1, tol=jnp.float32(0), **kw)
+    return optim.lm_run(r, state, jnp.float32(1e-6), until=1, tol=jnp.float32(0), **kw)
 
 
 def _broyden(J, dr, delta):
@@ -28,7 +29,7 @@ def _broyden(J, dr, delta):
 def wrong_jacobian_state(problem):
     """An LM state at a random point whose Jacobian is off by 10 % noise."""
     _, _, r = problem
-    state = _optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
+    state = optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
     return state._replace(J=state.J + 0.1 * jax.random.normal(jax.random.key(6), state.J.shape))
 
 
@@ -58,7 +59,7 @@ def test_broyden_rejected_step_still_updates_along_the_trial_step(problem, wrong
 
 def test_exact_jacobian_is_kept_exact(problem):
     _, _, r = problem
-    state = _optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
+    state = optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
     new = _one_iteration(r, state, jacobian="exact")
     assert jnp.allclose(new.J, jax.jacfwd(r)(new.h), atol=1e-4)
 
@@ -93,6 +94,6 @@ def test_pruned_restarts_keep_their_screened_state_and_the_best_continues(G, mri
 
 def test_unknown_jacobian_kind_is_rejected(problem):
     _, _, r = problem
-    state = _optim.lm_init(r, jnp.zeros(K), jnp.float32(0), steps=2)
+    state = optim.lm_init(r, jnp.zeros(K), jnp.float32(0), steps=2)
     with pytest.raises(ValueError, match="jacobian"):
         _one_iteration(r, state, jacobian="secant")

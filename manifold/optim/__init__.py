@@ -1,0 +1,43 @@
+"""The latent-fitting core shared by ``solve``, ``geometry`` and ``train`` (depends on JAX and Optax only).
+
+Every fitter minimises, from one start ``h0`` in ``R^k``,
+
+    f(h) = ||r(h)||^2 + lam ||h||^2
+
+for a real residual map ``r: R^k -> R^m`` (``r(h) = real_view(A(G(h)) - b)`` in a latent solve), in
+``lax`` loops, so it can be ``jit``-compiled and ``vmap``-ed over starts and data:
+
+* :func:`levenberg_marquardt` — Levenberg-Marquardt with Nielsen's damping, exact or Broyden
+  (secant) Jacobian; split into :func:`lm_init`, :func:`lm_run` and :func:`lm_result` (state
+  :class:`LMState`) so a solve can run in phases and prune its restarts in between;
+  :func:`spd_solve` solves its small damped normal equations.
+* :func:`adam` — the CSGM recipe (Bora et al. 2017): a fixed number of Adam iterations.
+
+Each returns ``(h, f(h), history, iterations, path)``.
+
+Callables enter compiled fits through :func:`as_pytree` (pytrees are traced, plain functions
+become :class:`Static`), or all at once through :func:`jit_call`.
+
+Examples:
+  >>> import jax.numpy as jnp
+  >>> r = lambda h: jnp.array([h[0] - 1.0, 2.0 * (h[1] + 1.0)])
+  >>> h, f, history, n, _ = levenberg_marquardt(r, jnp.zeros(2), 0.0, steps=20, tol=1e-6)
+  >>> print(jnp.round(h, 4), float(f) < 1e-8)
+  [ 1. -1.] True
+"""
+
+from manifold.optim._core import LMState, adam, levenberg_marquardt, lm_init, lm_result, lm_run, spd_solve
+from manifold.optim._jit import Static, as_pytree, jit_call
+
+__all__ = [
+    "LMState",
+    "Static",
+    "adam",
+    "as_pytree",
+    "jit_call",
+    "levenberg_marquardt",
+    "lm_init",
+    "lm_result",
+    "lm_run",
+    "spd_solve",
+]
