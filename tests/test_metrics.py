@@ -30,6 +30,15 @@ def test_psnr_default_range_is_reference_range():
     np.testing.assert_allclose(psnr(x, ref), want, rtol=1e-4)
 
 
+def test_psnr_per_image_peak():
+    """A per-image ``data_range`` (the peak ``max|x|``, as ``geometry.evaluate_mask`` uses it)."""
+    x = jnp.zeros((2, 4, 4)).at[:, 0, 0].set(2.0)
+    noisy = x.at[:, 1, 1].set(0.02)  # rmse = 0.02 / 4, peak 2 -> 20 log10(400) dB
+    peak = jnp.max(jnp.abs(x), axis=(-2, -1))
+    np.testing.assert_allclose(psnr(noisy, x, data_range=peak), 20 * np.log10(400.0), rtol=1e-5)
+    assert np.all(np.isinf(psnr(x, x)))
+
+
 @pytest.mark.parametrize("data_range", [1.0, 2.5])
 def test_ssim_matches_skimage(data_range):
     x, ref = _pair(2)

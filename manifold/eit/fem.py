@@ -44,6 +44,7 @@ import numpy as np
 from manifold.eit._schur import SchurSolver
 from manifold.eit.mesh import EITMesh
 from manifold.eit.protocol import Protocol
+from manifold.operators import apply_batched
 
 __all__ = ["FEM", "local_stiffness"]
 
@@ -177,7 +178,7 @@ class FEM:
 
     def forward(self, sigma: jax.Array) -> jax.Array:
         """Measurements ``(..., n_meas)`` of element conductivities ``(..., n_elements)``."""
-        return _batched(self._jit_forward, self.check_sigma(sigma))
+        return self._jit_forward(self.check_sigma(sigma))
 
     def difference(self, sigma: jax.Array, sigma_ref: jax.Array) -> jax.Array:
         """``F(σ) - F(σ_ref)`` ``(n_meas,)`` without cancellation (see :meth:`_difference`)."""
@@ -188,11 +189,11 @@ class FEM:
 
     def electrode_potentials(self, sigma: jax.Array) -> jax.Array:
         """Electrode potentials ``(..., n_exc, L)`` of every excitation (CEM: ``ΣU = 0``)."""
-        return _batched(self._jit_potentials, self.check_sigma(sigma))
+        return self._jit_potentials(self.check_sigma(sigma))
 
     def jacobian(self, sigma: jax.Array) -> jax.Array:
         """``∂v/∂σ`` ``(..., n_meas, n_elements)`` by the adjoint (lead-field) formula."""
-        return _batched(self._jit_jacobian, self.check_sigma(sigma))
+        return self._jit_jacobian(self.check_sigma(sigma))
 
     def system_matrix(self, sigma: jax.Array) -> jax.Array:
         """The SPD system matrix ``A(σ)`` ``(size, size)`` of one conductivity."""
@@ -337,20 +338,18 @@ class FEM:
 
 
 class _JitPair:
-    """A function of one ``(n_elements,)`` input, jit-compiled as is and vmapped over a batch."""
+    """A function of one input with ``core_ndim`` axes, jit-compiled as is and vmapped over a batch.
 
-    def __init__(self, fn):
+    Called on ``x`` with any leading batch axes (:func:`manifold.operators.apply_batched`).
+    """
+
+    def __init__(self, fn, core_ndim: int = 1):
         self.single = jax.jit(fn)
         self.batch = jax.jit(jax.vmap(fn))
+        self.core_ndim = core_ndim
 
-
-def _batched(fns: _JitPair, x: jax.Array, core_ndim: int = 1) -> jax.Array:
-    """Apply ``fns`` (of one input with ``core_ndim`` axes) over the leading axes of ``x``."""
-    if x.ndim == core_ndim:
-        return fns.single(x)
-    core = x.shape[x.ndim - core_ndim :]
-    out = fns.batch(x.reshape((-1, *core)))
-    return out.reshape(x.shape[: x.ndim - core_ndim] + out.shape[1:])
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return apply_batched(self.single, x, self.core_ndim, batched=self.batch)
 
 
 def _as_float(sigma: jax.Array) -> jax.Array:

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit.fem import FEM, _batched, _JitPair
+from manifold.eit.fem import FEM, _JitPair
 from manifold.eit.image_map import ImageMeshMap
 from manifold.eit.mesh import EITMesh, disk_mesh, thorax_mesh
 from manifold.eit.protocol import Protocol
@@ -159,8 +159,8 @@ class EITModel:
         self.image_shape = self.map.image_shape
         self.mask = jnp.asarray(self.map.mask)
         self.background = float(background)
-        self._forward = _JitPair(self._forward_image)
-        self._jacobian = _JitPair(self._jacobian_image)
+        self._forward = _JitPair(self._forward_image, 2)
+        self._jacobian = _JitPair(self._jacobian_image, 2)
         self._difference_single = jax.jit(self._difference_image)
         self._difference_batch = jax.jit(jax.vmap(self._difference_image, in_axes=(0, None)))
 
@@ -244,14 +244,14 @@ class EITModel:
           ValueError: for a concrete ``sigma`` with NaN, or values below :attr:`min_conductivity`,
             inside the body. Under ``jit`` such values are raised to :attr:`min_conductivity`.
         """
-        return _batched(self._forward, self.check_conductivity(sigma), 2)
+        return self._forward(self.check_conductivity(sigma))
 
     def __call__(self, sigma: jax.Array) -> jax.Array:
         return self.forward(sigma)
 
     def jacobian(self, sigma: jax.Array) -> jax.Array:
         """``∂v/∂σ`` ``(..., n_meas, H*W)`` at conductivity images ``(..., H, W)``."""
-        return _batched(self._jacobian, self.check_conductivity(sigma), 2)
+        return self._jacobian(self.check_conductivity(sigma))
 
     def linearized(self, sigma_ref: jax.Array | None = None) -> EITLinearized:
         """The operator ``Δσ -> J Δσ`` at ``sigma_ref`` (default: the homogeneous reference)."""

@@ -69,20 +69,12 @@ class Protocol:
     @property
     def currents(self) -> np.ndarray:
         """``(n_exc, L)`` injected electrode currents of each excitation."""
-        out = np.zeros((self.n_excitations, self.n_electrodes))
-        rows = np.arange(self.n_excitations)
-        out[rows, self.excitations[:, 0]] += 1.0
-        out[rows, self.excitations[:, 1]] -= 1.0
-        return out
+        return _pair_rows(self.excitations, self.n_electrodes)
 
     @property
     def patterns(self) -> np.ndarray:
         """``(n_meas, L)`` measurement patterns: ``v_k = patterns[k] @ V``."""
-        out = np.zeros((self.n_meas, self.n_electrodes))
-        rows = np.arange(self.n_meas)
-        out[rows, self.meas_pairs[:, 0]] += 1.0
-        out[rows, self.meas_pairs[:, 1]] -= 1.0
-        return out
+        return _pair_rows(self.meas_pairs, self.n_electrodes)
 
     @classmethod
     def create(
@@ -133,3 +125,12 @@ class Protocol:
 
     def __repr__(self) -> str:
         return f"Protocol(n_electrodes={self.n_electrodes}, n_excitations={self.n_excitations}, n_meas={self.n_meas})"
+
+
+def _pair_rows(pairs: np.ndarray, n_electrodes: int) -> np.ndarray:
+    """``(len(pairs), L)``: row ``i`` is ``+1`` at electrode ``pairs[i, 0]`` and ``-1`` at ``pairs[i, 1]``."""
+    out = np.zeros((len(pairs), n_electrodes))
+    rows = np.arange(len(pairs))
+    out[rows, pairs[:, 0]] += 1.0
+    out[rows, pairs[:, 1]] -= 1.0
+    return out

@@ -16,7 +16,7 @@ treated as real vectors ``[Re; Im]``.
   :func:`pca_distance`, :func:`span_projection`, :func:`rotation_blur_error`.
 * Intrinsic dimension from samples: :func:`mle_dimension`, :func:`twonn_dimension`.
 * Nonlinearity of the inverse map: :func:`linear_vs_latent`, :func:`latent_fit`.
-* Sampling design for MRI: :func:`greedy_lines`, :func:`evaluate_mask`, :func:`psnr_db`.
+* Sampling design for MRI: :func:`greedy_lines`, :func:`evaluate_mask`.
 """
 
 from manifold.geometry.curvature import (
@@ -29,7 +29,7 @@ from manifold.geometry.curvature import (
     tangent_angles,
     taylor_residual,
 )
-from manifold.geometry.design import LineDesign, MaskScore, evaluate_mask, greedy_lines, psnr_db
+from manifold.geometry.design import LineDesign, MaskScore, evaluate_mask, greedy_lines
 from manifold.geometry.intrinsic_dim import mle_dimension, twonn_dimension
 from manifold.geometry.jacobian import jacobian, randomized_svd, singular_values, tangent_basis, tangent_rank
 from manifold.geometry.linear_inverse import InverseGap, latent_fit, linear_vs_latent
@@ -63,7 +63,6 @@ __all__ = [
     "mrip_constants",
     "normal_curvature",
     "pca_distance",
-    "psnr_db",
     "randomized_svd",
     "rotation_blur_error",
     "singular_values",

@@ -10,7 +10,14 @@ nonlinear forward maps such as the full EIT model subclass :class:`ForwardMap` d
 """
 
 from manifold.operators import masks
-from manifold.operators._base import ComposedOperator, ForwardMap, LinearOperator, check_array, real_view
+from manifold.operators._base import (
+    ComposedOperator,
+    ForwardMap,
+    LinearOperator,
+    apply_batched,
+    check_array,
+    real_view,
+)
 from manifold.operators.mri import MRI, MultiCoilMRI, fft2c, ifft2c, simulated_coil_maps
 from manifold.operators.noise import gaussian_noise, line_integrals, noise_sigma, poisson_counts
 from manifold.operators.phantom import shepp_logan
@@ -27,8 +34,8 @@ __all__ = [
     "LinearOperator",
     "MultiCoilMRI",
     "Radon",
+    "apply_batched",
     "check_array",
-    "real_view",
     "fft2c",
     "gaussian_noise",
     "ifft2c",
@@ -37,6 +44,7 @@ __all__ = [
     "noise_sigma",
     "poisson_counts",
     "ramp_filter",
+    "real_view",
     "shepp_logan",
     "simulated_coil_maps",
 ]

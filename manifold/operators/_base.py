@@ -24,13 +24,14 @@ array, and a second instance with the same static structure reuses the compiled 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["ComposedOperator", "ForwardMap", "LinearOperator", "check_array"]
+__all__ = ["ComposedOperator", "ForwardMap", "LinearOperator", "apply_batched", "check_array", "real_view"]
 
 _DENSE_LIMIT = 1 << 14  # largest in/out size for which ``matrix()`` builds a dense matrix
 
@@ -51,6 +52,25 @@ def real_view(y: jax.Array) -> jax.Array:
     """
     y = jnp.ravel(y)
     return jnp.concatenate([y.real, y.imag]) if jnp.iscomplexobj(y) else y
+
+
+def apply_batched(fn: Callable, x: jax.Array, core_ndim: int, *, batched: Callable | None = None) -> jax.Array:
+    """``fn`` (of one input with ``core_ndim`` axes) applied over any leading batch axes of ``x``.
+
+    Without batch axes this is ``fn(x)``; otherwise the batch is flattened to one axis, mapped by
+    ``batched`` (default ``jax.vmap(fn)``; pass a separately compiled batched version to reuse it)
+    and reshaped back, so the result has shape ``(*batch, *fn's output shape)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> apply_batched(jnp.sum, jnp.ones((2, 3, 4)), 1).shape
+      (2, 3)
+    """
+    batch = x.shape[: x.ndim - core_ndim]
+    if not batch:
+        return fn(x)
+    out = (jax.vmap(fn) if batched is None else batched)(x.reshape((-1, *x.shape[x.ndim - core_ndim :])))
+    return out.reshape(batch + out.shape[1:])
 
 
 def check_array(x: Any, name: str, *, shape: tuple[int, ...] | None = None) -> jax.Array:
@@ -275,15 +295,7 @@ class ForwardMap(metaclass=_CheckedConstruction):
         Returns:
           ``(*batch, *out_shape)``.
         """
-        return self._batched(self._forward, self.check_input(x), self.in_shape)
-
-    @staticmethod
-    def _batched(fn, x: jax.Array, core_shape: tuple[int, ...]) -> jax.Array:
-        batch = x.shape[: x.ndim - len(core_shape)]
-        if not batch:
-            return fn(x)
-        out = jax.vmap(fn)(x.reshape((-1, *core_shape)))
-        return out.reshape(batch + out.shape[1:])
+        return apply_batched(self._forward, self.check_input(x), len(self.in_shape))
 
     @property
     def in_size(self) -> int:
@@ -392,15 +404,15 @@ class LinearOperator(ForwardMap):
         Raises:
           ValueError: when ``y`` fails :meth:`check_output` (shape, real vs complex, NaN).
         """
-        return self._batched(self._adjoint, self.check_output(y, "y"), self.out_shape)
+        return apply_batched(self._adjoint, self.check_output(y, "y"), len(self.out_shape))
 
     def pinv(self, y: jax.Array) -> jax.Array:
         """Apply the Moore-Penrose pseudo-inverse ``A^+`` to ``y`` (batched and checked like ``adjoint``)."""
-        return self._batched(self._pinv, self.check_output(y, "y"), self.out_shape)
+        return apply_batched(self._pinv, self.check_output(y, "y"), len(self.out_shape))
 
     def normal(self, x: jax.Array) -> jax.Array:
         """Apply the normal operator ``A^H A`` to ``x``."""
-        return self._batched(lambda v: self._adjoint(self._forward(v)), self.check_input(x), self.in_shape)
+        return apply_batched(lambda v: self._adjoint(self._forward(v)), self.check_input(x), len(self.in_shape))
 
     def _out_dtype(self, in_dtype) -> Any:
         return jax.eval_shape(self._forward, jax.ShapeDtypeStruct(self.in_shape, in_dtype)).dtype

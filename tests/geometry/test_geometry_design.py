@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from manifold.geometry import greedy_lines, latent_fit, linear_vs_latent, local_mrip, psnr_db
+from manifold.geometry import greedy_lines, latent_fit, linear_vs_latent, local_mrip
 from manifold.models import Generator
 from manifold.operators import MRI, LinearOperator, masks
 
@@ -89,10 +89,3 @@ def test_greedy_bad_options_raise(spot):
         greedy_lines(spot, 4, key=jax.random.key(0), objective="global")
     with pytest.raises(ValueError, match="^initial: "):
         greedy_lines(spot, 4, key=jax.random.key(0), initial=[SIZE])
-
-
-def test_psnr():
-    x = jnp.zeros((2, 4, 4)).at[:, 0, 0].set(2.0)
-    noisy = x.at[:, 1, 1].set(0.02)  # rmse = 0.02 / 4, peak 2 -> 20 log10(400) dB
-    np.testing.assert_allclose(psnr_db(noisy, x), 20 * np.log10(400.0), rtol=1e-5)
-    np.testing.assert_allclose(psnr_db(x, x), 100.0)
