@@ -45,14 +45,15 @@ def check_steps(value, name: str = "steps") -> int:
 
 
 def vmap_over_batch(single, A: LinearOperator, b: jax.Array, *args):
-    """Apply ``single(A, b_i, *args)`` to every ``b_i`` of ``b`` (leading batch axes)."""
+    """Apply ``single(A, b_i, *args)`` to every ``b_i`` of ``b`` (leading batch axes); ``single``
+    may return an array or a tuple / pytree of arrays, each gets the batch axes back."""
     nb = len(A.out_shape)
     batch = b.shape[: b.ndim - nb]
     if not batch:
         return single(A, b, *args)
     flat = b.reshape((-1, *b.shape[b.ndim - nb :]))
     x = jax.vmap(single, in_axes=(None, 0) + (None,) * len(args))(A, flat, *args)
-    return x.reshape(batch + x.shape[1:])
+    return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), x)
 
 
 def real_normal(A: LinearOperator, x: jax.Array) -> jax.Array:

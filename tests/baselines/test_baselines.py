@@ -113,6 +113,16 @@ def test_tv_runs_to_convergence_by_default(mri):
         tv(mri, b, tol=-1.0)
 
 
+def test_tv_batched_matches_one_at_a_time(mri):
+    """A batch of data is solved per item, each to its own convergence (the stop is per image)."""
+    x = blocks()
+    b = jnp.stack([mri(x), mri(0.5 * x.T)])
+    batched = tv(mri, b, lam=1e-3)
+    assert batched.shape == (2, *x.shape)
+    for i in range(2):
+        assert rel(batched[i], tv(mri, b[i], lam=1e-3)) < 1e-4
+
+
 def test_pca_subspace_is_exact_on_in_span_data():
     k = 3
     key_b, key_c, key_a, _ = jax.random.split(jax.random.key(5), 4)
