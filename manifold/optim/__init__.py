@@ -9,14 +9,13 @@ for a real residual map ``r: R^k -> R^m`` (``r(h) = real_view(A(G(h)) - b)`` in 
 
 * :func:`levenberg_marquardt` — Levenberg-Marquardt with Nielsen's damping, exact or Broyden
   (secant) Jacobian; split into :func:`lm_init`, :func:`lm_run` and :func:`lm_result` (state
-  :class:`LMState`) so a solve can run in phases and prune its restarts in between;
-  :func:`spd_solve` solves its small damped normal equations.
+  :class:`LMState`) so a solve can run in phases and prune its restarts in between.
 * :func:`adam` — the CSGM recipe (Bora et al. 2017): a fixed number of Adam iterations.
 
 Each returns ``(h, f(h), history, iterations, path)``.
 
-Callables enter compiled fits through :func:`as_pytree` (pytrees are traced, plain functions
-become :class:`Static`), or all at once through :func:`jit_call`.
+Callables enter compiled fits through :func:`as_pytree` (pytrees are traced, plain functions are
+static, hashed by identity), or all at once through :func:`jit_call`.
 
 Examples:
   >>> import jax.numpy as jnp
@@ -26,12 +25,11 @@ Examples:
   [ 1. -1.] True
 """
 
-from manifold.optim._core import LMState, adam, levenberg_marquardt, lm_init, lm_result, lm_run, spd_solve
-from manifold.optim._jit import Static, as_pytree, jit_call
+from manifold.optim._core import LMState, adam, levenberg_marquardt, lm_init, lm_result, lm_run
+from manifold.optim._jit import as_pytree, jit_call
 
 __all__ = [
     "LMState",
-    "Static",
     "adam",
     "as_pytree",
     "jit_call",
@@ -39,5 +37,4 @@ __all__ = [
     "lm_init",
     "lm_result",
     "lm_run",
-    "spd_solve",
 ]

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["LMState", "adam", "levenberg_marquardt", "lm_init", "lm_result", "lm_run", "spd_solve"]
+__all__ = ["LMState", "adam", "levenberg_marquardt", "lm_init", "lm_result", "lm_run"]
 
 
 def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -34,7 +34,7 @@ def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return res, J
 
 
-def spd_solve(H: jax.Array, g: jax.Array) -> jax.Array:
+def _spd_solve(H: jax.Array, g: jax.Array) -> jax.Array:
     """``H^{-1} g`` for a small symmetric positive definite ``H`` by a Cholesky factorisation in plain ``jnp``."""
     k = H.shape[0]
     idx = jnp.arange(k)
@@ -158,7 +158,7 @@ def lm_run(
         path = s.path.at[s.i].set(s.h) if record_path else s.path
         g = s.J.T @ s.res + lam * s.h
         H = s.J.T @ s.J + lam * eye
-        delta = spd_solve(H + s.mu * eye, -g)
+        delta = _spd_solve(H + s.mu * eye, -g)
         h_new = s.h + delta
         res_new, J_accept, J_reject = trial(s.i, h_new, s.res, s.J, delta)
         f_new = res_new @ res_new + lam * h_new @ h_new
