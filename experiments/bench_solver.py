@@ -58,7 +58,7 @@ class BenchConfig:
 
 def load_problem(cfg: BenchConfig) -> tuple[Generator, MRI, jax.Array, jax.Array, str]:
     """The generator, the operator, the target ``G(h*)`` and its data ``b``."""
-    from manifold.models._io import SHIPPED, checkpoints_dir
+    from manifold.models import SHIPPED, checkpoints_dir
 
     use_shipped = cfg.generator == "mri-vae" or (
         cfg.generator == "auto" and "mri-vae" in SHIPPED and (checkpoints_dir() / "mri-vae").is_dir()
@@ -136,7 +136,7 @@ def bench_optimistix(G, A, b, x_star, cfg: BenchConfig, weight: float) -> dict:
     """``optimistix.LevenbergMarquardt`` on the same augmented residual ``[r(h); sqrt(w) h]``."""
     import optimistix as optx
 
-    from manifold.solve._problem import real_view
+    from manifold.operators import real_view
 
     solver = optx.LevenbergMarquardt(rtol=1e-6, atol=1e-9)
 

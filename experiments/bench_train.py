@@ -7,6 +7,9 @@ from other processes affects both alike; the medians are compared.
 
     python experiments/bench_train.py                 # MRI-VAE size: 64x64, k = 16, batch 32
     python experiments/bench_train.py --image-size 128 --latent-dim 8 --channels 32,32,32,16,8,4
+
+The ratio is reported only on a quiet machine (``configs/quiet.py``: at most 0.5 load per core,
+else exit 2; ``--force`` reports it marked ``(FORCED, loaded)``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 import jax
 import numpy as np
 
+from configs.quiet import add_force_flag, load_guard
 from manifold.models import ModelConfig, build_model
 from manifold.train import DataConfig, TrainConfig, make_optimizer, make_train_step
 
@@ -122,7 +126,9 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=BenchConfig.batch_size)
     p.add_argument("--rounds", type=int, default=BenchConfig.rounds)
     p.add_argument("--steps-per-round", type=int, default=BenchConfig.steps_per_round)
+    add_force_flag(p)
     a = p.parse_args(argv)
+    guard = load_guard(a.force)
     cfg = BenchConfig(a.image_size, a.latent_dim, tuple(int(c) for c in a.channels.split(",")), a.batch_size,
                       a.steps_per_round, a.rounds)  # fmt: skip
     runs = {"jax": jax_step_fn(cfg)}
@@ -131,12 +137,13 @@ def main(argv=None):
     except ImportError:
         print("PyTorch not installed: measuring the JAX step only")
     ips = measure(runs, cfg)
+    guard.check("before the report")
     print(f"VAE {cfg.image_size}x{cfg.image_size}, k={cfg.latent_dim}, channels={list(cfg.channels)}, batch {cfg.batch_size}, "
           f"{len(os.sched_getaffinity(0))} CPU threads, {jax.default_backend()}")  # fmt: skip
     for name, v in ips.items():
         print(f"  {name:6s} {v:8.1f} images/s")
     if "torch" in ips:
-        print(f"  ratio jax / torch = {ips['jax'] / ips['torch']:.2f} (target >= 1.0)")
+        print(guard.ratio(f"  ratio jax / torch = {ips['jax'] / ips['torch']:.2f} (target >= 1.0)"))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 MRI: held-out MNI152 slices (``split="test"``), random line undersampling at 4x and 8x (8 central
 lines kept), 1% complex noise; mean PSNR / SSIM over the images. EIT: held-out lung phantoms (a
 key the generator never saw), 208 difference measurements of the nonlinear model with 1% noise;
-mean relative error. Methods: the latent solver (``lm``) and its sparse-deviation variant on the
+mean relative error. Methods: the latent solver (``LM()``, its defaults) and its sparse-deviation variant on the
 shipped VAE, and every baseline of :mod:`manifold.baselines` (the PCA subspace has the VAE's
 latent dimension, fitted on the training split). The table is printed and saved as
 ``out/quality_table.md``.
@@ -24,15 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs.runtime import avoid_xla_cpu_hang
 from manifold import baselines
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITLinearized, EITModel
 from manifold.metrics import psnr, relative_error, ssim
 from manifold.models import load_generator
-from manifold.operators import masks
-from manifold.operators.mri import MRI
-from manifold.solve import solve_latent, solve_sparse_deviation
+from manifold.operators import MRI, masks
+from manifold.solve import LM, solve_latent, solve_sparse_deviation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +40,6 @@ class QualityConfig:
     restarts: int = 8
     accels: tuple[float, ...] = (4.0, 8.0)
     acs: int = 8
-    mri_size: int = 64
     eit_size: int = 128
     n_train_pca: int = 512
     seed: int = 7
@@ -77,35 +74,39 @@ def run_methods(methods: dict, x_true) -> dict:
     return out
 
 
-def latent_methods(G, A, b, *, lam: float, std: float, cfg: QualityConfig, key) -> dict:
-    """The two latent solvers of every table, as ``{name: () -> reconstructions}``."""
+def latent_methods(G, A, b, *, std: float, cfg: QualityConfig, key) -> dict:
+    """The two latent solvers of every table, as ``{name: () -> reconstructions}``.
+
+    The prior weight is the MAP weight for the noise level ``std`` per data entry.
+    """
     return {
-        "latent (lm)": lambda: solve_latent(G, A, b, lam=lam, restarts=cfg.restarts, key=key).x,
+        "latent (LM)": lambda: solve_latent(G, A, b, solver=LM(), noise_level=std, restarts=cfg.restarts, key=key).x,
         "latent + sparse dev.": lambda: solve_sparse_deviation(
-            G, A, b, mu=cfg.sparse_mu * std, lam=lam, restarts=cfg.restarts, key=key
+            G, A, b, mu=cfg.sparse_mu * std, noise_level=std, restarts=cfg.restarts, key=key
         ).x,
     }
 
 
 def mri_rows(cfg: QualityConfig, key) -> dict:
     G = load_generator("mri-vae")
+    size = G.image_shape[0]  # the shipped generator's resolution
     k_test, k_train, k_rest = jax.random.split(key, 3)
-    x_true = mri_slices(size=cfg.mri_size, split="test", n=cfg.n, key=k_test)[0]
-    train = mri_slices(size=cfg.mri_size, split="train", n=cfg.n_train_pca, key=k_train, augment=True)[0]
+    x_true = mri_slices(size=size, split="test", n=cfg.n, key=k_test)[0]
+    train = mri_slices(size=size, split="train", n=cfg.n_train_pca, key=k_train, augment=True)[0]
     basis, mean = baselines.fit_pca(train, G.latent_dim)
     rows = {}
     for accel, k_acc in zip(cfg.accels, jax.random.split(k_rest, len(cfg.accels))):
         k_mask, k_noise, k_solve = jax.random.split(k_acc, 3)
         A = MRI(masks.random(x_true.shape[1:], accel, acs=cfg.acs, key=k_mask))
         b, std = complex_noise(k_noise, A(x_true), A.mask, cfg.noise)
-        lam = std**2 / 2  # MAP weight for N(0, I) latents and noise of variance std^2/2 per real entry
+        lam = std**2 / 2  # PCA weight: MAP for N(0, I) coefficients, noise of variance std^2/2 per real entry
         print(f"  MRI {accel:g}x", flush=True)
         results = run_methods(
             {
-                **latent_methods(G, A, b, lam=lam, std=std, cfg=cfg, key=k_solve),
+                **latent_methods(G, A, b, std=std, cfg=cfg, key=k_solve),
                 "zero-filled": lambda: baselines.zero_filled(A, b),
                 "Tikhonov (CG)": lambda: baselines.tikhonov(A, b, lam=cfg.tikhonov_lam),
-                "TV (PDHG)": lambda: baselines.tv(A, b, lam=cfg.tv_lam, norm=1.0),
+                "TV (PDHG)": lambda: baselines.tv(A, b, lam=cfg.tv_lam),
                 "wavelet-l1 (FISTA)": lambda: baselines.wavelet_l1(A, b, lam=cfg.wavelet_lam, norm=1.0),
                 f"PCA subspace (k={G.latent_dim})": lambda: baselines.pca_subspace(A, b, basis, mean, lam=lam),
             },
@@ -115,7 +116,7 @@ def mri_rows(cfg: QualityConfig, key) -> dict:
             name: (float(jnp.mean(psnr(x, x_true))), float(jnp.mean(ssim(x, x_true))), t)
             for name, (x, t) in results.items()
         }
-    return rows
+    return rows, size
 
 
 def tune_weight(method, A, b_val, x_val, grid) -> float:
@@ -133,8 +134,7 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
     x_val = lung_phantoms(cfg.n_val, size=cfg.eit_size, key=k_val)[0]
     basis, mean = baselines.fit_pca(train, G.latent_dim)
 
-    def forward(delta):
-        return model.difference(model.conductivity(delta))
+    forward = model.difference_map()  # delta -> F(sigma(delta)) - F(sigma_ref), a pytree ForwardMap
 
     def measure(x, key):
         clean = forward(x)
@@ -143,7 +143,7 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
 
     b, std = measure(x_true, k_noise)
     b_val, _ = measure(x_val, jax.random.fold_in(k_noise, 1))
-    lam = std**2
+    lam = std**2  # PCA weight (MAP for real noise of variance std^2)
     J = model.linearized()
     # The classical weights are relative to ||J|| = 1: scale J and the data by 1 / ||J|| (the
     # solutions are unchanged, the weights become comparable with the MRI ones).
@@ -151,13 +151,13 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
     Jn = EITLinearized(J.matrix() / scale, J.in_shape)
     weighted = {
         "Tikhonov (CG)": lambda A, b, w: baselines.tikhonov(A, b, lam=w),
-        "TV (PDHG)": lambda A, b, w: baselines.tv(A, b, lam=w, norm=1.0),
+        "TV (PDHG)": lambda A, b, w: baselines.tv(A, b, lam=w),
         "wavelet-l1 (FISTA)": lambda A, b, w: baselines.wavelet_l1(A, b, lam=w, norm=1.0),
     }
     weights = {name: tune_weight(fn, Jn, b_val / scale, x_val, cfg.eit_lam_grid) for name, fn in weighted.items()}
     print("  EIT", "tuned weights:", weights, flush=True)
     methods = {
-        **latent_methods(G, forward, b, lam=lam, std=std, cfg=cfg, key=k_solve),
+        **latent_methods(G, forward, b, std=std, cfg=cfg, key=k_solve),
         "pinv (linearised)": lambda: baselines.zero_filled(J, b),
         "one-step NOSER": lambda: baselines.eit_one_step(J, b, lam=cfg.eit_lam),
         **{f"{name}, lam={w:g}": functools.partial(weighted[name], Jn, b / scale, w) for name, w in weights.items()},
@@ -168,7 +168,6 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
 
 
 def main(argv=None):
-    avoid_xla_cpu_hang()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=QualityConfig.n, help="test images per problem")
     parser.add_argument("--skip-eit", action="store_true")
@@ -179,9 +178,9 @@ def main(argv=None):
     key_mri, key_eit = jax.random.split(jax.random.key(cfg.seed))
     lines = []
     if not args.skip_mri:
-        rows = mri_rows(cfg, key_mri)
+        rows, size = mri_rows(cfg, key_mri)
         head = "".join(f" | {a:g}x PSNR | {a:g}x SSIM" for a in cfg.accels)
-        lines += [f"MRI, {cfg.n} held-out slices {cfg.mri_size}x{cfg.mri_size}, 1% noise", "", f"| method{head} |"]
+        lines += [f"MRI, {cfg.n} held-out slices {size}x{size}, 1% noise", "", f"| method{head} |"]
         lines.append("|---" * (1 + 2 * len(cfg.accels)) + "|")
         for name in rows[cfg.accels[0]]:
             cells = "".join(f" | {rows[a][name][0]:.2f} | {rows[a][name][1]:.3f}" for a in cfg.accels)
