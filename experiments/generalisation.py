@@ -54,11 +54,11 @@ class Config:
     acs: int = 8
     snr_db: float = 40.0
     n_mni: int = 6
-    n_tune: int = 8
+    n_tune: int = 6
     n_pca: int = 3000
-    tv_grid: tuple[float, ...] = tuple(float(v) for v in np.logspace(-4, -1, 7))
-    lam_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-    restarts: int = 8
+    tv_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+    lam_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
+    restarts: int = 4
     seed: int = 0
     out: str = "out"
 
