@@ -281,7 +281,7 @@ def load_generator(
       The shipped models load by name:
 
       >>> load_generator("mri-vae").image_shape
-      (64, 64)
+      (128, 128)
     """
     if not isinstance(verify, bool):
         raise TypeError(f"verify: expected a bool, got {type(verify).__name__}")
