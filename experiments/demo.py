@@ -44,7 +44,7 @@ class DemoConfig:
     accel: float = 4.0
     acs: int = 8
     eit_lam: float = 1e-2  # one-step NOSER weight
-    mri_lam: float = 1e-1  # latent prior weight (relative), chosen on synthetic data (generalisation.py)
+    mri_lam: float = 1.0  # latent prior weight (relative), chosen on synthetic data at 4x (generalisation.py)
     tv_lam: float = 1e-2  # TV weight, chosen on the same synthetic data
 
 
