@@ -44,17 +44,40 @@ def load_per_core() -> tuple[float, int, float]:
     return load, cores, load / cores
 
 
+def _own_cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 @dataclass
 class LoadGuard:
-    """Refuses (exit 2) or marks ratios measured above ``MAX_LOAD_PER_CORE``; see the module docstring."""
+    """Refuses (exit 2) or marks ratios measured above ``MAX_LOAD_PER_CORE``; see the module docstring.
+
+    The load average counts the benchmark's own threads too, so from the second check on, the
+    benchmark's own average CPU use since the previous check (CPU seconds / wall seconds, children
+    included) is subtracted: what is left is the load of *other* processes.
+    """
 
     force: bool
     loaded: bool = False
+    _last: tuple[float, float] | None = None
 
     def check(self, when: str) -> None:
-        """Print the load; exit 2 when it is too high and not forced, remember it when forced."""
-        load, cores, per_core = load_per_core()
-        print(f"load average (1 min) {when}: {load:.2f} on {cores} cores = {per_core:.2f} per core", flush=True)
+        """Print the load; exit 2 when other processes' load is too high and not forced, remember it when forced."""
+        import time
+
+        load, cores, _ = load_per_core()
+        now, cpu = time.monotonic(), _own_cpu_seconds()
+        own = 0.0 if self._last is None else (cpu - self._last[1]) / max(now - self._last[0], 1e-9)
+        self._last = (now, cpu)
+        other = max(load - own, 0.0)
+        per_core = other / cores
+        print(
+            f"load average (1 min) {when}: {load:.2f} on {cores} cores, of which this benchmark {own:.2f}: "
+            f"others {per_core:.2f} per core",
+            flush=True,
+        )
         if per_core > MAX_LOAD_PER_CORE:
             if not self.force:
                 print(
