@@ -3,6 +3,9 @@
 Every generator takes an explicit ``jax.random`` key and returns ``(images, info)``:
 
 * :func:`lung_phantoms` -- ``(images, params)``, thorax ventilation images from 8 parameters.
+* :func:`clinical_phantoms` -- ``(images, params)``, lung phantoms with any number of anomalies,
+  whole-lung / lobar collapse, a pneumothorax crescent, a dorsal effusion (:func:`pathology_masks`).
+* :func:`ventilation_sequence` -- ``(frames, params)``, tidal breathing with regional delays.
 * :func:`mri_slices` -- ``(images, slice_index)``, MNI152 T1 slices, disjoint train/test splits.
 * :func:`synthetic_mri` -- ``(images, info)``, domain-randomised brain MR from the ICBM152 maps.
 * :func:`volume_slices` -- ``(images, source)``, slices of the user's NIfTI volumes / DICOM series.
@@ -15,6 +18,14 @@ Every generator takes an explicit ``jax.random`` key and returns ``(images, info
 
 from manifold.data.batching import batches, num_batches
 from manifold.data.cache import cache_path, cached, default_cache_dir
+from manifold.data.clinical import (
+    CLINICAL_PARAM_RANGES,
+    clinical_param_names,
+    clinical_phantom_from_params,
+    clinical_phantoms,
+    pathology_masks,
+    sample_clinical_params,
+)
 from manifold.data.lung import (
     LUNG_PARAM_NAMES,
     LUNG_PARAM_RANGES,
@@ -35,6 +46,14 @@ from manifold.data.mri import (
 )
 from manifold.data.shapes import anomaly_phantoms, rotations
 from manifold.data.synthetic import CONTRAST_FAMILIES, TISSUES, mri_training_images, synthetic_mri, tissue_volume
+from manifold.data.ventilation import (
+    VENTILATION_PARAM_NAMES,
+    VENTILATION_PARAM_RANGES,
+    sample_ventilation_params,
+    ventilation_param_names,
+    ventilation_sequence,
+    ventilation_sequence_from_params,
+)
 from manifold.data.volumes import VALIDATION_IMAGES, crop_to_anatomy, mri_validation, read_volume, volume_slices
 
 __all__ = [
@@ -46,6 +65,19 @@ __all__ = [
     "lung_phantom_from_params",
     "lung_phantoms",
     "sample_lung_params",
+    # clinical EIT phantoms and breathing sequences
+    "CLINICAL_PARAM_RANGES",
+    "clinical_param_names",
+    "clinical_phantom_from_params",
+    "clinical_phantoms",
+    "pathology_masks",
+    "sample_clinical_params",
+    "VENTILATION_PARAM_NAMES",
+    "VENTILATION_PARAM_RANGES",
+    "sample_ventilation_params",
+    "ventilation_param_names",
+    "ventilation_sequence",
+    "ventilation_sequence_from_params",
     # MRI slices
     "MNI152_T1_FILENAME",
     "mni152_path",
