@@ -5,6 +5,8 @@
   prunes the restarts to the best 2 after 5 iterations) or :class:`Adam` (the CSGM recipe), with
   parallel restarts and batched data, one compiled call; ``w`` is relative to the data (``lam``)
   or set from the noise level.
+* :func:`solve_sequence` — a time series of frames (an EIT breathing recording), each frame
+  warm-started from the previous one, one ``lax.scan`` in one compiled call.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
   off the manifold (Sparse-Gen).
 * :func:`fit_learned_map` — a network ``b -> h`` trained on simulated pairs (Seo et al. 2019),
@@ -15,6 +17,7 @@ from manifold.solve._cache import enable_compilation_cache
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
 from manifold.solve.solvers import LM, Adam
+from manifold.solve.sequence import SequenceSolution, solve_sequence
 from manifold.solve.sparse import SparseSolution, solve_sparse_deviation
 
 __all__ = [
@@ -22,9 +25,11 @@ __all__ = [
     "Adam",
     "LatentSolution",
     "LearnedMap",
+    "SequenceSolution",
     "SparseSolution",
     "fit_learned_map",
     "solve_latent",
+    "solve_sequence",
     "solve_sparse_deviation",
 ]
 
