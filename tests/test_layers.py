@@ -20,6 +20,7 @@ LAYERS = {
     "baselines": 5,
     "geometry": 6,
     "solve": 6,
+    "uncertainty": 7,
 }
 
 
