@@ -191,7 +191,7 @@ def simulate_with_pyeit(model: EITModel, delta, *, noise: float = 0.0, key=None,
 class PyEITReconstructor:
     """pyEIT's JAC (one-step Gauss-Newton, Kotre prior) and GREIT, returning images on the package grid.
 
-    Both run on the package's own mesh (``model.mesh``, point electrodes at its electrode
+    Both (or the ``kinds`` asked for) run on the package's own mesh (``model.mesh``, point electrodes at its electrode
     centres), not the simulation mesh. JAC's element values are shown by ``model.to_image``;
     GREIT's ``n x n`` grid over the mesh's bounding box is interpolated bilinearly to the pixel
     centres. Signs: pyEIT returns ``-H dv`` with its Jacobian ``-dv/dσ``, i.e. ``Δσ``.
@@ -206,6 +206,7 @@ class PyEITReconstructor:
         greit_lamb: float = 1e-2,
         greit_p: float = 0.5,
         greit_n: int = 32,
+        kinds: tuple[str, ...] = ("jac", "greit"),
     ):
         from pyeit.eit.greit import GREIT
         from pyeit.eit.jac import JAC
@@ -217,12 +218,14 @@ class PyEITReconstructor:
             node=model.mesh.nodes, element=model.mesh.triangles, el_pos=model.mesh.electrode_centres, ref_node=ref
         )
         protocol = _pyeit_protocol(model)
-        self.jac = JAC(self.mesh, protocol)
-        self.jac.setup(p=jac_p, lamb=jac_lamb, method="kotre", perm=1.0, jac_normalized=False)
-        self.greit = GREIT(self.mesh, protocol)
-        self.greit.setup(p=greit_p, lamb=greit_lamb, n=greit_n, perm=1.0, jac_normalized=False)
-        xg, yg, _ = self.greit.get_grid()
-        self._greit_axes = (np.asarray(yg[:, 0]), np.asarray(xg[0, :]))
+        if "jac" in kinds:
+            self.jac = JAC(self.mesh, protocol)
+            self.jac.setup(p=jac_p, lamb=jac_lamb, method="kotre", perm=1.0, jac_normalized=False)
+        if "greit" in kinds:
+            self.greit = GREIT(self.mesh, protocol)
+            self.greit.setup(p=greit_p, lamb=greit_lamb, n=greit_n, perm=1.0, jac_normalized=False)
+            xg, yg, _ = self.greit.get_grid()
+            self._greit_axes = (np.asarray(yg[:, 0]), np.asarray(xg[0, :]))
         x, y = (np.asarray(c, np.float64) for c in pixel_grid(model.image_shape[0]))
         self._pixels = np.stack([y.ravel(), x.ravel()], axis=1)
         self._mask = np.asarray(model.mask)

@@ -1,0 +1,269 @@
+"""GREIT figures of merit (Adler et al. 2009) of the EIT reconstructions, on peer data.
+
+    python experiments/eit_merit.py --quick     # 8 + 2 targets (~10 min on 2 loaded cores, mostly the latent solves)
+    python experiments/eit_merit.py             # 16 + 6 targets
+
+Data: small disk targets (radius 0.07, Δσ = -0.5) over a grid of positions inside the thorax,
+simulated by pyEIT on a fine distmesh (~3100 nodes, point electrodes) of the package's outline with
+the package's electrode centres (``configs/pyeit_sim.py``: no inverse crime), 1 % noise. A second
+set puts a small conductive anomaly (radius 0.07, +0.3) on a lung phantom (the clinical phantoms'
+base family, the domain of the shipped ``eit-vae``); its figures are those of the *difference*
+``x̂(lung + anomaly) - x̂(lung)`` of two reconstructions.
+
+Methods, each on the package's 128x128 grid:
+
+* ``latent``: ``solve_latent`` with the shipped ``eit-vae`` through ``EITModel.difference_map()``
+  (the nonlinear CEM FEM on the package's mesh), default ``LM()`` and the default weight
+  ``lam = 1e-4`` (the MAP weight at 1 % noise);
+* ``NOSER``: :func:`manifold.baselines.eit_one_step` on ``EITModel.linearized()``;
+* ``pyEIT JAC`` (Kotre prior, p = 0.5) and ``pyEIT GREIT`` (distribution method), on the
+  package's mesh with point electrodes.
+
+The linear methods' weights are each the best of a grid on held-out targets (other positions, other
+noise). Figures: amplitude response AR (its coefficient of variation over positions is GREIT's
+uniformity), radial position error PE, position distance, resolution RES, shape deformation SD,
+ringing RNG, and the relative image error. Writes ``out/eit_merit.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
+from configs.runtime import avoid_xla_cpu_hang
+
+from manifold.baselines import eit_one_step
+from manifold.data import clinical_param_names, clinical_phantom_from_params, sample_clinical_params
+from manifold.eit import EITModel
+from manifold.metrics import greit_figures_of_merit, relative_error
+from manifold.models import load_generator
+from manifold.solve import solve_latent
+from manifold.thorax import THORAX_EXPONENT, THORAX_SEMI_AXES, pixel_grid
+
+
+@dataclasses.dataclass(frozen=True)
+class MeritConfig:
+    size: int = 128
+    radius: float = 0.07
+    contrast: float = -0.5
+    anomaly_value: float = 0.3
+    grid: tuple[int, int] = (5, 4)  # target positions along x and y (16 inside the thorax)
+    n_lung: int = 6  # anomaly-on-lung cases
+    noise: float = 0.01
+    h0: float = 0.03  # pyEIT simulation mesh
+    restarts: int = 8
+    seed: int = 0
+    out: str = "out/eit_merit"
+
+
+QUICK = dict(grid=(4, 3), n_lung=2)
+NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+PYEIT_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+METHODS = ("latent", "NOSER", "pyEIT JAC", "pyEIT GREIT")
+FIGURES = ("amplitude", "position_error", "position_distance", "resolution", "shape_deformation", "ringing")
+
+
+def positions(nx: int, ny: int, radius: float, *, offset: float = 0.0) -> np.ndarray:
+    """Grid of target centres whose disk lies well inside the thorax (superellipse gauge <= 0.8)."""
+    (a, b), p = THORAX_SEMI_AXES, THORAX_EXPONENT
+    xs = np.linspace(-0.7, 0.7, nx) + offset
+    ys = np.linspace(-0.45, 0.45, ny) + offset * 0.5
+    pts = np.array([(x, y) for y in ys for x in xs])
+    gauge = (np.abs(pts[:, 0] / a) ** p + np.abs(pts[:, 1] / b) ** p) ** (1 / p)
+    return pts[gauge + radius / b <= 0.95]
+
+
+def disks(centres: np.ndarray, radius: float, value: float, size: int) -> np.ndarray:
+    x, y = (np.asarray(c) for c in pixel_grid(size))
+    return np.stack([np.where((x - cx) ** 2 + (y - cy) ** 2 < radius**2, value, 0.0) for cx, cy in centres]).astype(
+        np.float32
+    )
+
+
+def tune(name: str, recon, grid, images, dv) -> tuple[float, dict]:
+    """The weight of ``grid`` with the lowest mean relative error on held-out targets."""
+    errors = {
+        w: float(np.mean(np.asarray(relative_error(jnp.asarray(recon(dv, w)), jnp.asarray(images))))) for w in grid
+    }
+    best = min(errors, key=errors.get)
+    print(f"  {name}: weight {best:g} (held-out rel. error {errors[best]:.3f}; grid {list(grid)})")
+    return best, errors
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8 + 2 targets")
+    parser.add_argument("--out", default=MeritConfig.out)
+    args = parser.parse_args(argv)
+    cfg = MeritConfig(**(QUICK if args.quick else {}), out=args.out)
+    avoid_xla_cpu_hang()
+    t_start = time.time()
+    key = jax.random.key(cfg.seed)
+    k_noise, k_tune, k_lung, k_lung_noise, k_solve = jax.random.split(key, 5)
+
+    model = EITModel(16, image_size=cfg.size)
+    mask = np.asarray(model.mask)
+    G = load_generator("eit-vae")
+    F = model.difference_map()
+    J = model.linearized()
+    pyeit = {}
+
+    # -- targets: homogeneous background, and an anomaly on a lung ----------------------------------
+    centres = positions(*cfg.grid, cfg.radius)
+    targets = disks(centres, cfg.radius, cfg.contrast, cfg.size) * mask
+    tune_centres = positions(3, 2, cfg.radius, offset=0.08)
+    tune_targets = disks(tune_centres, cfg.radius, cfg.contrast, cfg.size) * mask
+    names = ("anomaly1_x", "anomaly1_y", "anomaly1_radius", "anomaly1_value")
+    lung_params = np.asarray(sample_clinical_params(cfg.n_lung, key=k_lung, anomalies=1)).copy()
+    lung_params[:, -2:] = [cfg.radius, cfg.anomaly_value]  # a fixed size and contrast
+    cols = [clinical_param_names(anomalies=1).index(n) for n in names]
+    lung_centres = lung_params[:, cols[:2]]
+    with_anomaly = np.asarray(clinical_phantom_from_params(lung_params, size=cfg.size, anomalies=1))
+    healthy = np.asarray(clinical_phantom_from_params(lung_params[:, :8], size=cfg.size))
+    print(f"{len(centres)} homogeneous targets, {len(tune_centres)} held-out tuning targets, {cfg.n_lung} lung cases")
+
+    t0 = time.time()
+    sim = lambda x, k: simulate_with_pyeit(model, x, noise=cfg.noise, key=k, h0=cfg.h0)
+    dv = sim(targets, k_noise)
+    dv_tune = sim(tune_targets, k_tune)
+    dv_lung = sim(np.concatenate([with_anomaly, healthy]), k_lung_noise)
+    print(f"pyEIT simulation: {time.time() - t0:.0f} s")
+
+    # -- linear methods: weights on held-out targets ----------------------------------------------
+    noser = lambda d, w: np.asarray(eit_one_step(J, jnp.asarray(d), lam=w))
+    w_noser, _ = tune("NOSER", noser, NOSER_GRID, tune_targets, dv_tune)
+
+    def pyeit_rec(kind, w):
+        if (kind, w) not in pyeit:
+            pyeit[(kind, w)] = PyEITReconstructor(model, jac_lamb=w, greit_lamb=w, kinds=(kind,))
+        rec = pyeit[(kind, w)]
+        return lambda d: rec.solve_jac(d) if kind == "jac" else rec.solve_greit(d)
+
+    w_jac, _ = tune("pyEIT JAC", lambda d, w: pyeit_rec("jac", w)(d), PYEIT_GRID, tune_targets, dv_tune)
+    w_greit, _ = tune("pyEIT GREIT", lambda d, w: pyeit_rec("greit", w)(d), PYEIT_GRID, tune_targets, dv_tune)
+
+    recons, seconds = {}, {}
+
+    def run(name, fn, d):
+        t = time.time()
+        out = np.asarray(jax.block_until_ready(fn(d)))
+        seconds[name] = seconds.get(name, 0.0) + time.time() - t
+        return out
+
+    def latent(d):
+        return solve_latent(G, F, jnp.asarray(d), restarts=cfg.restarts, key=k_solve).x
+
+    all_dv = np.concatenate([dv, dv_lung])
+    n_frames = len(all_dv)
+    for name, fn in [
+        ("NOSER", lambda d: noser(d, w_noser)),
+        ("pyEIT JAC", pyeit_rec("jac", w_jac)),
+        ("pyEIT GREIT", pyeit_rec("greit", w_greit)),
+        ("latent", latent),
+    ]:
+        recons[name] = run(name, fn, all_dv)
+        print(f"  {name}: {seconds[name]:.1f} s for {n_frames} frames (includes compilation)")
+
+    # -- figures of merit ---------------------------------------------------------------------------
+    n_t, n_l = len(centres), cfg.n_lung
+    results = {
+        "config": dataclasses.asdict(cfg),
+        "weights": {"NOSER": w_noser, "pyEIT JAC": w_jac, "pyEIT GREIT": w_greit},
+    }
+    rows = {}
+    for name in METHODS:
+        x = recons[name]
+        homog = greit_figures_of_merit(
+            x[:n_t], centres, np.full(n_t, cfg.radius), np.full(n_t, cfg.contrast), mask=mask
+        )
+        diff = x[n_t : n_t + n_l] - x[n_t + n_l :]
+        lung = greit_figures_of_merit(
+            diff, lung_centres, np.full(n_l, cfg.radius), np.full(n_l, cfg.anomaly_value), mask=mask
+        )
+        err_h = np.asarray(relative_error(jnp.asarray(x[:n_t]), jnp.asarray(targets)))
+        err_l = np.asarray(relative_error(jnp.asarray(x[n_t : n_t + n_l]), jnp.asarray(with_anomaly)))
+        rows[name] = {
+            "homogeneous": {f: np.asarray(getattr(homog, f)).tolist() for f in FIGURES} | {"rel_error": err_h.tolist()},
+            "anomaly_on_lung": {f: np.asarray(getattr(lung, f)).tolist() for f in FIGURES}
+            | {"rel_error": err_l.tolist()},
+            "seconds_per_frame": seconds[name] / n_frames,
+        }
+    results["methods"] = rows
+    results["centres"] = centres.tolist()
+    results["lung_centres"] = lung_centres.tolist()
+    results["wall_seconds"] = time.time() - t_start
+    results["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+    lines = table(rows)
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(cfg.out) or ".", exist_ok=True)
+    with open(cfg.out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    with open(cfg.out + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    figure(cfg, recons, targets, with_anomaly, healthy, n_t, n_l, cfg.out + ".png")
+    print(f"wrote {cfg.out}.json, .md, .png ({results['wall_seconds']:.0f} s, load {results['load_average']})")
+    return results
+
+
+def table(rows: dict) -> list[str]:
+    head = "| set | method | AR mean | AR CV | PE mean (radial) | PE dist. mean | RES | SD | RNG | rel. error | s / frame |"
+    lines = [head, "| " + " | ".join(["---"] * 11) + " |"]
+    for part, label in (
+        ("homogeneous", "small target, homogeneous"),
+        ("anomaly_on_lung", "anomaly on a lung (difference)"),
+    ):
+        for name, r in rows.items():
+            m = {k: np.asarray(v) for k, v in r[part].items()}
+            ar = m["amplitude"]
+            lines.append(
+                f"| {label} | {name} | {ar.mean():.2f} | {ar.std() / abs(ar.mean()):.2f} | {m['position_error'].mean():+.3f} | "
+                f"{m['position_distance'].mean():.3f} | {m['resolution'].mean():.3f} | {m['shape_deformation'].mean():.2f} | "
+                f"{m['ringing'].mean():.2f} | {m['rel_error'].mean():.2f} | {r['seconds_per_frame']:.2f} |"
+            )
+    return lines
+
+
+def figure(cfg, recons, targets, with_anomaly, healthy, n_t, n_l, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(n_t, 4)
+    pick = np.linspace(0, n_t - 1, cols).astype(int)
+    rows = 1 + len(METHODS)
+    fig, axes = plt.subplots(rows, cols + 2, figsize=(2.0 * (cols + 2), 2.0 * rows), squeeze=False)
+    for j, t in enumerate(pick):
+        axes[0, j].imshow(targets[t], cmap="RdBu_r", vmin=-0.5, vmax=0.5)
+    for j in range(2):
+        if j < n_l:
+            axes[0, cols + j].imshow(with_anomaly[j] - healthy[j], cmap="RdBu_r", vmin=-0.3, vmax=0.3)
+    axes[0, 0].set_ylabel("truth")
+    for i, name in enumerate(METHODS, start=1):
+        x = recons[name]
+        for j, t in enumerate(pick):
+            axes[i, j].imshow(x[t], cmap="RdBu_r", vmin=-0.5, vmax=0.5)
+        for j in range(2):
+            if j < n_l:
+                axes[i, cols + j].imshow(x[n_t + j] - x[n_t + n_l + j], cmap="RdBu_r", vmin=-0.3, vmax=0.3)
+        axes[i, 0].set_ylabel(name)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_title("small targets (homogeneous)", loc="left", fontsize=8)
+    axes[0, cols].set_title("anomaly on lung: x̂(with) - x̂(without)", loc="left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
