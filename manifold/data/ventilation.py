@@ -11,7 +11,7 @@ Frame ``t`` (seconds) of a sequence is the conductivity change from end-expirati
 with the lung, heart and gravity terms and the 8 base parameters of :mod:`manifold.data.lung`
 (the heart carries no ventilation; its cardiac-frequency perfusion signal is left out),
 ``W_r`` the soft ventral / dorsal split of each lung at its centre line
-(``W_ventral = sigmoid((y - c_y) / (4 edge))``, ``W_dorsal = 1 - W_ventral``), ``T`` the breathing
+(``W_ventral = sigmoid((y - c_y) / edge)``, ``W_dorsal = 1 - W_ventral``), ``T`` the breathing
 period and ``τ`` the regional delays: four regions (ventral / dorsal, right / left lung), each
 filling ``τ`` seconds after the start of inspiration. A delay shows as the phase of the region's
 first harmonic at ``1 / T``. At ``τ = 0`` everywhere, the frame at ``t = T / 2`` is the static
@@ -75,7 +75,7 @@ def _frames(params, times, *, size, edge):
     ax, ay = _LUNG_SEMI_AXES[0] * q["lung_width"], _LUNG_SEMI_AXES[1] * q["lung_height"]
     right = _soft_shape(x, y, -lx, ly, ax, ay, w, exponent=_LUNG_EXPONENT)
     left = _soft_shape(x, y, lx, ly, ax, ay, w, exponent=_LUNG_EXPONENT)
-    ventral = jax.nn.sigmoid((y - ly) / (4.0 * w))
+    ventral = jax.nn.sigmoid((y - ly) / w)
     a, g = q["asymmetry"], q["gravity"]
     gravity = (1.0 - g * y / THORAX_SEMI_AXES[1]) / (1.0 + _GRAVITY_MAX)
     rh = q["heart_radius"]
@@ -151,7 +151,7 @@ def _sample(key, *, n):
     lo = jnp.array([[r[1] for r in _BASE] + [r[1] for r in _VENT]], jnp.float32)  # (1, 13)
     hi = jnp.array([[r[2] for r in _BASE] + [r[2] for r in _VENT]], jnp.float32)
     mirrored = jnp.array([[r[3] for r in _BASE] + [False] * len(_VENT)])
-    u, s = jnp.split(jax.random.uniform(key, (n, 2 * lo.shape[0]), jnp.float32), 2, axis=1)
+    u, s = jnp.split(jax.random.uniform(key, (n, 2 * lo.shape[1]), jnp.float32), 2, axis=1)
     u = lo + (hi - lo) * u
     return jnp.where(mirrored, jnp.where(s < 0.5, -1.0, 1.0) * u, u)
 

@@ -312,3 +312,19 @@ def test_ventilation_without_delays_at_mid_breath_is_the_lung_phantom():
     x, _ = _grid()
     far = np.abs(x) > 0.55  # away from the heart, which carries no ventilation in a sequence
     np.testing.assert_allclose(np.asarray(frames[0])[far], np.asarray(static[0])[far], atol=1e-5)
+
+
+def test_ventilation_params_are_drawn_independently_from_their_ranges():
+    from manifold.data import LUNG_PARAM_RANGES, VENTILATION_PARAM_RANGES, sample_ventilation_params
+
+    params = np.asarray(sample_ventilation_params(64, key=jax.random.key(12)), np.float64)
+    names = ventilation_param_names()
+    assert params.shape == (64, 13)
+    for j, name in enumerate(names):
+        lo, hi, *mirrored = LUNG_PARAM_RANGES.get(name) or VENTILATION_PARAM_RANGES[name]
+        v = np.abs(params[:, j]) if mirrored and mirrored[0] else params[:, j]
+        assert np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)), name
+    # no two columns are the same draw (e.g. the four delays differ within a patient)
+    corr = np.corrcoef(params.T)
+    assert np.abs(corr[~np.eye(13, dtype=bool)]).max() < 0.6
+    np.testing.assert_array_equal(params, np.asarray(sample_ventilation_params(64, key=jax.random.key(12))))
