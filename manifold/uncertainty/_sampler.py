@@ -6,8 +6,10 @@ For one data vector ``b`` and ``C`` starting latents, the log posterior density 
 
 with ``sigma^2`` the noise variance per real data component. Every chain runs blackjax's window
 adaptation (Stan's schedule: dual-averaging step size, diagonal or dense inverse mass matrix
-from windowed sample variances) and then ``n_samples`` NUTS (or fixed-length HMC) steps in a
-``lax.scan``; chains are ``vmap``-ed, and so are the data vectors of a batch, all in one ``jit``.
+from windowed sample variances, started from the Laplace covariance at the chain's start) and then ``n_samples`` NUTS (or fixed-length HMC) steps in a
+``lax.scan``; chains are ``vmap``-ed and the data vectors of a batch ``lax.map``-ped, all in one
+``jit``. (Mapping rather than vmapping the batch measured 1.3-2x faster: vmapped NUTS trajectories
+run until the longest of all lanes has finished, so lanes of different problems wait for each other.)
 
 The image summaries are computed from the latent samples after sampling, by a ``lax.scan`` over
 the draws (``G`` applied to the ``C`` chains' latents at a time), so memory stays at a few images
@@ -25,7 +27,7 @@ from blackjax.adaptation.base import get_filter_adapt_info_fn
 
 from manifold.operators import real_view
 
-__all__ = ["cluster_chains", "log_posterior", "sample_batch"]
+__all__ = ["cluster_chains", "laplace_covariance", "log_posterior", "sample_batch"]
 
 
 def log_posterior(G, A, b, sigma2):
@@ -36,6 +38,20 @@ def log_posterior(G, A, b, sigma2):
         return -0.5 * jnp.sum(r * r) / sigma2 - 0.5 * jnp.sum(h * h)
 
     return logp
+
+
+def laplace_covariance(G, A, h, sigma2):
+    """``(J^T J / sigma2 + I)^{-1}``, ``J`` the Jacobian of ``real_view(A(G(h)))`` at ``h`` (``k`` JVPs).
+
+    The Gauss-Newton (Laplace) approximation of the posterior covariance at a mode ``h``: the
+    starting inverse mass matrix of the adaptation, so that its first window does not integrate a
+    posterior a thousand times narrower than the unit mass matrix assumes with tiny steps.
+    """
+    J = jax.jacfwd(lambda z: real_view(A(G(z))))(h)
+    k = h.shape[-1]
+    H = J.T @ J / sigma2 + jnp.eye(k, dtype=J.dtype)
+    cov = jnp.linalg.inv(H)
+    return 0.5 * (cov + cov.T)
 
 
 def _image_moments(G, hs, n_keep: int):
@@ -114,8 +130,8 @@ def cluster_chains(chain_mean, chain_var, chain_logp, threshold):
     return labels, n_modes, mode_h, counts.astype(jnp.int32), mode_logp
 
 
-def _chain(logp, key, h0, *, method, n_warmup, n_samples, dense, target_accept, num_steps):
-    """Window adaptation then ``n_samples`` steps of one chain from ``h0``.
+def _chain(logp, key, h0, imm0, *, method, n_warmup, n_samples, dense, target_accept, num_steps):
+    """Window adaptation (from the inverse mass matrix ``imm0``) then ``n_samples`` steps of one chain from ``h0``.
 
     Returns ``(samples (n, k), logdensity (n,), step_size, divergences, acceptance, grad_evals)``.
     """
@@ -127,15 +143,15 @@ def _chain(logp, key, h0, *, method, n_warmup, n_samples, dense, target_accept, 
             algorithm,
             logp,
             is_mass_matrix_diagonal=not dense,
+            initial_inverse_mass_matrix=imm0 if dense else jnp.diag(imm0),
             target_acceptance_rate=target_accept,
             adaptation_info_fn=get_filter_adapt_info_fn(),
             **extra,
         )
         (state, params), _ = warmup.run(key_warm, h0, num_steps=n_warmup)
     else:
-        k = h0.shape[0]
         state = algorithm.init(h0, logp)
-        params = {"step_size": jnp.float32(0.1), "inverse_mass_matrix": jnp.eye(k) if dense else jnp.ones((k,))}
+        params = {"step_size": jnp.float32(0.5), "inverse_mass_matrix": imm0 if dense else jnp.diag(imm0)}
     kernel = algorithm(logp, **{**extra, **params})
 
     def step(state, key_t):
@@ -173,7 +189,7 @@ def sample_batch(
     num_steps,
     keep_images,
 ):
-    """Sample every row of ``b`` ``(n, *out_shape)`` from the chain starts ``h0`` ``(n, C, k)``.
+    """Sample every row of ``b`` ``(n, *out_shape)`` from the chain starts ``h0`` ``(n, C, k)`` (rows by ``lax.map``).
 
     Returns a dict of arrays, each with leading axis ``n``.
     """
@@ -190,8 +206,9 @@ def sample_batch(
     def one(b_i, h0_i, sigma2_i, key_i):
         logp = log_posterior(G, A, b_i, sigma2_i)
         C = h0_i.shape[0]
-        hs, lps, step, div, acc, n_grad = jax.vmap(lambda k_c, h_c: chain(logp, k_c, h_c))(
-            jax.random.split(key_i, C), h0_i
+        imm0 = jax.vmap(lambda h: laplace_covariance(G, A, h, sigma2_i))(h0_i)
+        hs, lps, step, div, acc, n_grad = jax.vmap(lambda k_c, h_c, m_c: chain(logp, k_c, h_c, m_c))(
+            jax.random.split(key_i, C), h0_i, imm0
         )
         x_mean, x_std, images = _image_moments(G, hs, keep_images)
         flat = hs.reshape((-1, hs.shape[-1]))

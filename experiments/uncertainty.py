@@ -1,0 +1,215 @@
+"""Posterior error bars for latent reconstructions: calibration and whether the std predicts the error.
+
+    python experiments/uncertainty.py            # 20 calibration problems per case, 8 held-out images
+    python experiments/uncertainty.py --quick    # 2 problems per case, 2 short chains: a smoke run, not calibration
+
+Cases: MRI 4x and 8x (random phase-encoding lines, 4 calibration lines) on the shipped 64x64
+``mri-gan`` (k = 16; the shipped 128x128 ``mri-vae`` has k = 256, and NUTS through its decoder
+takes about an hour per problem on 2 CPU cores, so it is not used here), and EIT (16 electrodes,
+208 measurements, nonlinear FEM) on the shipped ``eit-vae`` (k = 8, 128x128). 1 % noise.
+
+* **Calibration**: truths drawn from the generator's prior (``x = G(h)``, ``h ~ N(0, I)``): the
+  fraction of pixels inside the pixel-wise equal-tailed credible intervals at levels 10 ... 95 %
+  (EIT: pixels inside the thorax), R-hat and ESS.
+* **Error predicts error**: held-out images (MNI152 test slices, lung phantoms): the correlation
+  of the pixel-wise std with ``|x_mean - x_true|`` (pooled over pixels), and of the per-image mean
+  std with the per-image RMS error.
+
+Writes ``out/uncertainty.png`` (truth / mean / std / |error| per case, calibration curves, mean
+std vs error) and ``out/uncertainty.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from configs.runtime import avoid_xla_cpu_hang
+
+from manifold.data import lung_phantoms, mri_slices
+from manifold.eit import EITModel
+from manifold.models import load_generator
+from manifold.operators import MRI, gaussian_noise, masks
+from manifold.thorax import thorax_mask
+from manifold.uncertainty import sample_posterior
+
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class UncertaintyConfig:
+    mri_generator: str = "mri-gan"
+    accels: tuple[float, ...] = (4.0, 8.0)
+    acs: int = 4
+    noise_percent: float = 1.0
+    n_calibration: int = 20
+    n_calibration_eit: int = 20
+    n_heldout: int = 8
+    n_chains: int = 4
+    n_samples: int = 1000
+    n_warmup: int = 500
+    keep_images: int = 250
+    eit_size: int = 128
+    seed: int = 0
+    out: str = "out"
+
+
+QUICK = dict(n_calibration=2, n_calibration_eit=1, n_heldout=3, n_chains=2, n_samples=60, n_warmup=60, keep_images=30)
+
+
+def noisy(key, y, percent):
+    """``(y + noise, s)``: white noise at ``percent`` of the rms of the measured (non-zero) entries."""
+    power = jnp.abs(y) ** 2
+    s = percent / 100 * float(jnp.sqrt(jnp.sum(power) / jnp.sum(power > 0)))
+    return gaussian_noise(key, y, sigma=s, where=y != 0), s
+
+
+def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: np.ndarray):
+    """Sample the posterior for every image of ``x_true``; coverage, correlation and timing numbers."""
+    k_noise, k_post = jax.random.split(key)
+    b, s = noisy(k_noise, A(x_true), percent)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        post = sample_posterior(
+            G,
+            A,
+            b,
+            noise_level=s,
+            key=k_post,
+            n_chains=cfg.n_chains,
+            n_samples=cfg.n_samples,
+            n_warmup=cfg.n_warmup,
+            keep_images=cfg.keep_images,
+        )
+        jax.block_until_ready(post.x_mean)
+    seconds = time.perf_counter() - t0
+    inside = jnp.asarray(region)
+    coverage = {}
+    for level in LEVELS:
+        lo, hi = post.interval(level)
+        hit = (x_true >= lo) & (x_true <= hi)
+        coverage[f"{level:.2f}"] = float(jnp.sum(hit * inside) / (inside.sum() * x_true.shape[0]))
+    err = jnp.abs(post.x_mean - x_true)
+    std = post.x_std
+    sel = np.asarray(jnp.broadcast_to(inside, err.shape))
+    pixel_corr = float(np.corrcoef(np.asarray(std)[sel], np.asarray(err)[sel])[0, 1])
+    mean_std = np.asarray(jnp.sum(std * inside, axis=(-2, -1)) / inside.sum())
+    rms_err = np.asarray(jnp.sqrt(jnp.sum(err**2 * inside, axis=(-2, -1)) / inside.sum()))
+    image_corr = float(np.corrcoef(mean_std, rms_err)[0, 1]) if len(mean_std) > 2 else float("nan")
+    numbers = {
+        "images": int(x_true.shape[0]),
+        "noise_level": s,
+        "seconds (incl. compile)": seconds,
+        "coverage": coverage,
+        "rhat_max": float(jnp.nanmax(post.rhat)),
+        "ess_min": float(jnp.nanmin(post.ess)),
+        "n_modes": [int(m) for m in np.asarray(post.n_modes)],
+        "divergences": int(post.divergences.sum()),
+        "rhat_warnings": sum("R-hat" in str(w.message) for w in caught),
+        "corr_std_vs_abs_error_pixels": pixel_corr,
+        "corr_mean_std_vs_rms_error_images": image_corr,
+        "mean_std": mean_std.tolist(),
+        "rms_error": rms_err.tolist(),
+    }
+    return post, numbers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 problems per case, 2 chains of 60 draws (a smoke run)")
+    parser.add_argument("--out", default="out")
+    args = parser.parse_args()
+    avoid_xla_cpu_hang()
+    cfg = UncertaintyConfig(out=args.out, **(QUICK if args.quick else {}))
+    keys = iter(jax.random.split(jax.random.key(cfg.seed), 16))
+    results, shown = {"config": dataclasses.asdict(cfg)}, {}
+
+    G = load_generator(cfg.mri_generator)
+    shape = G.image_shape
+    mni, _ = mri_slices(size=shape[0], split="test", n=cfg.n_heldout, key=next(keys))
+    everywhere = np.ones(shape, bool)
+    for accel in cfg.accels:
+        A = MRI(masks.random(shape, accel, acs=cfg.acs, key=next(keys)))
+        x_prior = G(jax.random.normal(next(keys), (cfg.n_calibration, G.latent_dim)))
+        name = f"MRI {accel:g}x ({cfg.mri_generator}, k={G.latent_dim}, {shape[0]}x{shape[1]})"
+        _, cal = run_case(G, A, x_prior, next(keys), cfg, cfg.noise_percent, everywhere)
+        post, held = run_case(G, A, mni, next(keys), cfg, cfg.noise_percent, everywhere)
+        results[name] = {"calibration (prior draws)": cal, "held-out (MNI test slices)": held}
+        shown[name] = (mni[0], post.x_mean[0], post.x_std[0], cal["coverage"], held)
+        print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
+        print(
+            "  held-out:", {k: held[k] for k in ("corr_std_vs_abs_error_pixels", "corr_mean_std_vs_rms_error_images")}
+        )
+
+    Ge = load_generator("eit-vae")
+    A = EITModel(16, image_size=cfg.eit_size).difference_map()
+    thorax = thorax_mask(cfg.eit_size)
+    x_prior = Ge(jax.random.normal(next(keys), (cfg.n_calibration_eit, Ge.latent_dim)))
+    phantoms, _ = lung_phantoms(cfg.n_heldout, size=cfg.eit_size, key=next(keys))
+    name = f"EIT (eit-vae, k={Ge.latent_dim}, {cfg.eit_size}x{cfg.eit_size}, nonlinear FEM)"
+    _, cal = run_case(Ge, A, x_prior, next(keys), cfg, cfg.noise_percent, thorax)
+    post, held = run_case(Ge, A, phantoms, next(keys), cfg, cfg.noise_percent, thorax)
+    results[name] = {"calibration (prior draws)": cal, "held-out (lung phantoms)": held}
+    shown[name] = (phantoms[0], post.x_mean[0], post.x_std[0], cal["coverage"], held)
+    print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
+    print("  held-out:", {k: held[k] for k in ("corr_std_vs_abs_error_pixels", "corr_mean_std_vs_rms_error_images")})
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "uncertainty.json").write_text(json.dumps(results, indent=2))
+    figure(shown, out / "uncertainty.png")
+    print(f"wrote {out / 'uncertainty.png'} and {out / 'uncertainty.json'}")
+
+
+def figure(shown, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = len(shown)
+    fig, ax = plt.subplots(rows, 6, figsize=(19, 3.3 * rows), squeeze=False)
+    for r, (name, (truth, mean, std, coverage, held)) in enumerate(shown.items()):
+        err = jnp.abs(mean - truth)
+        lo, hi = float(jnp.minimum(truth.min(), mean.min())), float(jnp.maximum(truth.max(), mean.max()))
+        for c, (img, title, kw) in enumerate(
+            [
+                (truth, "held-out truth", dict(cmap="gray", vmin=lo, vmax=hi)),
+                (mean, "posterior mean", dict(cmap="gray", vmin=lo, vmax=hi)),
+                (std, "posterior std", dict(cmap="magma")),
+                (err, "|mean - truth|", dict(cmap="magma")),
+            ]
+        ):
+            im = ax[r, c].imshow(np.asarray(img), **kw)
+            ax[r, c].set_title(title if c else f"{name}\n{title}", fontsize=8)
+            ax[r, c].axis("off")
+            fig.colorbar(im, ax=ax[r, c], fraction=0.046)
+        nominal = [float(k) for k in coverage]
+        ax[r, 4].plot([0, 1], [0, 1], "k:", lw=1)
+        ax[r, 4].plot(nominal, list(coverage.values()), "o-", label="prior draws")
+        ax[r, 4].plot([0.9], [held["coverage"]["0.90"]], "rs", label=f"held-out (90 %): {held['coverage']['0.90']:.2f}")
+        ax[r, 4].set(xlabel="credible level", ylabel="pixels covered", title="calibration", xlim=(0, 1), ylim=(0, 1))
+        ax[r, 4].legend(fontsize=7)
+        ax[r, 5].scatter(held["mean_std"], held["rms_error"], s=14)
+        ax[r, 5].set(
+            xlabel="mean posterior std",
+            ylabel="RMS error",
+            title=f"held-out: r(pixels) = {held['corr_std_vs_abs_error_pixels']:.2f}, "
+            f"r(images) = {held['corr_mean_std_vs_rms_error_images']:.2f}",
+        )
+        ax[r, 5].title.set_fontsize(8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
