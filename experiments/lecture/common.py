@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["local_contrast", "parse", "plt", "write"]
+__all__ = ["parse", "plt", "write"]
 
 # experiments/ on the path, so that the scripts share experiments/configs/ with the other experiments
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
@@ -61,24 +61,3 @@ def write(args: argparse.Namespace, name: str, result: dict, fig) -> dict:
     print(f"wrote {out / name}.json and .png ({result['seconds']:.0f} s)")
     return result
 
-
-def local_contrast(rec, truth, mask, *, ring: int = 2):
-    """Contrast of a small anomaly in ``rec`` relative to the same in ``truth`` (1 kept, 0 erased).
-
-    Local contrast of an image: mean over the anomaly pixels ``mask`` minus the mean over a ring of
-    ``ring`` pixels around it. Arrays ``(..., H, W)``; returns ``(...)``.
-    """
-    import jax.numpy as jnp
-
-    mask = jnp.asarray(mask, bool)
-    grown = mask
-    for dy in range(-ring, ring + 1):
-        for dx in range(-ring, ring + 1):
-            grown = grown | jnp.roll(mask, (dy, dx), axis=(-2, -1))
-    around = grown & ~mask
-
-    def local(img):
-        mean = lambda m: jnp.sum(jnp.where(m, img, 0.0), axis=(-2, -1)) / jnp.sum(m, axis=(-2, -1))
-        return mean(mask) - mean(around)
-
-    return local(jnp.asarray(rec)) / local(jnp.asarray(truth))
