@@ -11,9 +11,24 @@ part makes the SPD system block-arrow shaped,
 
 so that ``x_Γ = S^{-1}(f_Γ - Σ_j A_{Γj} A_j^{-1} f_j)`` with the Schur complement
 ``S = A_{ΓΓ} - Σ_j A_{Γj} A_j^{-1} A_{jΓ}`` and ``x_j = A_j^{-1}(f_j - A_{jΓ} x_Γ)``. The ``p``
-interior blocks (padded to one size) are factorised at once with a batched Cholesky, and each
-only couples to its own few interface unknowns, so the cost is a small fraction of a dense
-``(n x n)`` factorisation (one level of nested dissection). Everything is differentiable.
+interior blocks (padded to one size) are factorised one after the other, and each only couples
+to its own few interface unknowns, so the cost is a small fraction of a dense ``(n x n)``
+factorisation (one level of nested dissection). The FEM never differentiates the factors: it
+differentiates the solve implicitly (``lax.custom_linear_solve``).
+
+**One LAPACK call per matrix** (:func:`cholesky`, :func:`cho_solve`). jaxlib 0.10's CPU LAPACK
+kernels split a *batched* call (``(B, m, m)``, enough work) over XLA:CPU's intra-op thread pool
+from a worker of that same pool and block until the pieces are done (``ParallelBatchMap`` ->
+``BlockingCounter::Wait``). When two such kernels run at once on a 2-thread pool, both workers
+wait for a free worker and the process deadlocks: the first nonlinear EIT forward hung in fresh
+2-thread processes (gdb: both pool workers in ``CholeskyFactorization::Kernel`` ->
+``ParallelBatchMap`` -> ``BlockingCounter::Wait``). A call on a single matrix runs inline on the
+calling thread. So every factorisation and triangular solve here gets one matrix: batches,
+including the batches ``vmap`` adds (restarts, Jacobian directions), run in a ``lax.map`` loop
+(``jax.custom_batching.custom_vmap``); right-hand sides that share a factor are solved as extra
+columns in one call. No flag or environment variable turns the split off in jaxlib 0.10.2;
+upstream jax stopped splitting LAPACK batches in open-source builds after it (commit 8599924,
+jax-ml/jax#36927: "no faster on Linux and crashes on Windows").
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SchurSolver"]
+__all__ = ["SchurSolver", "cho_solve", "cholesky"]
 
 
 def _bisect(coords: np.ndarray, depth: int) -> np.ndarray:
@@ -136,23 +151,22 @@ class SchurSolver:
     def factor(self, data: jax.Array) -> tuple[jax.Array, ...]:
         """Factorise the matrix with entry values ``data`` ``(nnz,)`` for :meth:`apply`.
 
-        Returns ``(chol_ii, a_ig, y, chol_s)``: the batched Cholesky factors of the interior
-        blocks, the couplings ``A_jΓ``, ``Y_j = A_j^{-1} A_jΓ`` and the Cholesky factor of the
+        Returns ``(chol_ii, a_ig, y, chol_s)``: the Cholesky factors of the interior blocks, the couplings ``A_jΓ``, ``Y_j = A_j^{-1} A_jΓ`` and the Cholesky factor of the
         Schur complement ``S``.
         """
         a_ii, a_ig, a_gg = self._blocks(data)
-        chol = jnp.linalg.cholesky(a_ii)
-        y = _cho_solve(chol, a_ig)  # (p, m, gm)
+        chol = cholesky(a_ii)
+        y = cho_solve(chol, a_ig)  # (p, m, gm)
         schur = a_gg - self._scatter_gamma(jnp.einsum("pmg,pmh->pgh", a_ig, y), cols=True)
-        return chol, a_ig, y, jnp.linalg.cholesky(schur)
+        return chol, a_ig, y, cholesky(schur)
 
     def apply(self, factors: tuple[jax.Array, ...], rhs: jax.Array) -> jax.Array:
         """``A^{-1} rhs`` for ``rhs`` ``(N, k)`` with the factors of :meth:`factor`."""
         chol, a_ig, y, chol_s = factors
         rhs_ext = jnp.concatenate([rhs, jnp.zeros((1, rhs.shape[1]), rhs.dtype)])
-        z = _cho_solve(chol, rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
+        z = cho_solve(chol, rhs_ext[self.part_nodes])  # (p, m, k) = A_j^{-1} f_j
         f_g = rhs[self.gamma] - self._scatter_gamma(jnp.einsum("pmg,pmk->pgk", a_ig, z), cols=False)
-        x_g = _cho_solve(chol_s, f_g)
+        x_g = cho_solve(chol_s, f_g)
         x_g_ext = jnp.concatenate([x_g, jnp.zeros((1, x_g.shape[1]), x_g.dtype)])
         x_i = z - jnp.einsum("pmg,pgk->pmk", y, x_g_ext[self.part_gamma])
         x = jnp.zeros((self.size + 1, x_g.shape[1]), x_g.dtype)
@@ -165,7 +179,73 @@ class SchurSolver:
         return self.apply(self.factor(data), rhs)
 
 
-def _cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:
-    """``(L L^T)^{-1} b`` for (batched) lower Cholesky factors ``L``."""
+# -- one LAPACK call per matrix ---------------------------------------------------------------
+@jax.custom_batching.custom_vmap
+def _cholesky_2d(a: jax.Array) -> jax.Array:
+    return jnp.linalg.cholesky(a)  # symmetrised input, as before
+
+
+@_cholesky_2d.def_vmap
+def _cholesky_2d_vmap(axis_size, in_batched, a):
+    del axis_size, in_batched  # one argument, batched along axis 0
+    return cholesky(a), True
+
+
+@jax.custom_batching.custom_vmap
+def _cho_solve_2d(chol: jax.Array, b: jax.Array) -> jax.Array:
     y = jax.lax.linalg.triangular_solve(chol, b, left_side=True, lower=True)
     return jax.lax.linalg.triangular_solve(chol, y, left_side=True, lower=True, transpose_a=True)
+
+
+@_cho_solve_2d.def_vmap
+def _cho_solve_2d_vmap(axis_size, in_batched, chol, b):
+    chol_batched, b_batched = in_batched
+    if not chol_batched:  # one factor, a batch of right-hand sides: extra columns of one call
+        n, m, k = b.shape
+        x = cho_solve(chol, jnp.moveaxis(b, 0, 1).reshape(m, n * k))
+        return jnp.moveaxis(x.reshape(m, n, k), 1, 0), True
+    if not b_batched:
+        b = jnp.broadcast_to(b, (axis_size, *b.shape))
+    return cho_solve(chol, b), True
+
+
+@jax.jit  # traced once per shape: eager calls (a ForwardMap applied outside jit) stay cheap
+def cholesky(a: jax.Array) -> jax.Array:
+    """Lower Cholesky factors of SPD matrices ``a`` ``(..., m, m)``, one LAPACK call per matrix.
+
+    The input is symmetrised first (as :func:`jax.numpy.linalg.cholesky`); a matrix that is not
+    positive definite gives NaN. Batches (leading axes, and axes added by ``vmap``) run in a
+    ``lax.map`` loop instead of one batched LAPACK call, which jaxlib 0.10 may split over the
+    XLA:CPU pool it is running on and deadlock (see the module docstring).
+
+    Args:
+      a: ``(..., m, m)`` symmetric positive definite matrices.
+
+    Returns:
+      ``(..., m, m)`` lower triangular ``L`` with ``L L^T = a``.
+    """
+    if a.ndim == 2:
+        return _cholesky_2d(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    return jax.lax.map(_cholesky_2d, flat).reshape(a.shape)
+
+
+@jax.jit
+def cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:
+    """``(L L^T)^{-1} b`` for lower Cholesky factors ``L``, one LAPACK call per factor.
+
+    Args:
+      chol: ``(..., m, m)`` lower triangular factors (from :func:`cholesky`).
+      b: ``(..., m, k)`` right-hand sides, the same leading axes as ``chol``.
+
+    Returns:
+      ``(..., m, k)`` solutions: two triangular solves per factor, batches in a ``lax.map`` loop
+      (right-hand sides batched by ``vmap`` over one factor are solved as extra columns).
+    """
+    if chol.ndim == 2:
+        return _cho_solve_2d(chol, b)
+    lead = chol.shape[:-2]
+    if b.shape[: len(lead)] != lead or b.ndim != chol.ndim:
+        raise ValueError(f"b: expected shape {(*lead, chol.shape[-1], -1)} for factors {chol.shape}, got {b.shape}")
+    pairs = (chol.reshape(-1, *chol.shape[-2:]), b.reshape(-1, *b.shape[-2:]))
+    return jax.lax.map(lambda cb: _cho_solve_2d(*cb), pairs).reshape(b.shape)

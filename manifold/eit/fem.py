@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit._schur import SchurSolver
+from manifold.eit._schur import SchurSolver, cho_solve, cholesky
 from manifold.eit.mesh import EITMesh
 from manifold.eit.protocol import Protocol
 from manifold.operators import apply_batched
@@ -271,10 +271,10 @@ class FEM:
         """
         data = self._data(sigma, fixed=True)
         if self.solver == "dense":
-            factors = jax.scipy.linalg.cho_factor(self._dense(jax.lax.stop_gradient(data)), lower=True)
+            chol = cholesky(self._dense(jax.lax.stop_gradient(data)))  # one LAPACK call per matrix, even under vmap
 
             def apply(_, b):
-                return jax.scipy.linalg.cho_solve(factors, b)
+                return cho_solve(chol, b)
         else:
             factors = self._schur.factor(jax.lax.stop_gradient(data))
 
