@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip("pyeit")
 
-from conftest import COARSE
 from pyeit_sim import PeerSimulator, PyEITReconstructor, simulate_with_pyeit
 
 from manifold.eit import FEM, EITModel, Protocol, mesh_from_arrays
 from manifold.thorax import pixel_grid
 
 SIZE = 32
+COARSE = {"h_electrode": 0.05, "h_max": 0.2}  # as tests/eit/conftest.py
 H0 = 0.08  # ~470 nodes: enough to differ from the package mesh, fast enough for the default run
 
 
