@@ -26,7 +26,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from configs.runtime import avoid_xla_cpu_hang
 from manifold.baselines import eit_one_step, tv, zero_filled
 from manifold.data import lung_phantoms, mri_slices, mri_validation
 from manifold.eit import EITModel
@@ -143,7 +142,6 @@ def figure(cases, path: Path) -> None:
 
 
 def main(argv=None):
-    avoid_xla_cpu_hang()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo.png"))
     parser.add_argument("--seed", type=int, default=DemoConfig.seed)

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs.runtime import avoid_xla_cpu_hang
 from manifold import baselines
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITLinearized, EITModel
@@ -169,7 +168,6 @@ def eit_rows(cfg: QualityConfig, key) -> dict:
 
 
 def main(argv=None):
-    avoid_xla_cpu_hang()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=QualityConfig.n, help="test images per problem")
     parser.add_argument("--skip-eit", action="store_true")

@@ -4,18 +4,18 @@ __version__ = "0.1.0"
 
 
 def _single_threaded_lapack() -> None:
-    """Run the BLAS under jaxlib's CPU LAPACK kernels on one thread (no deadlock on CPU).
+    """Run the BLAS under jaxlib's CPU LAPACK kernels on one thread (no livelock on CPU).
 
-    jaxlib 0.10's batched LAPACK kernels (Cholesky, triangular solves: the EIT FEM solve) split
-    their batch over XLA:CPU's intra-op pool, and each piece calls scipy's bundled OpenBLAS,
-    which starts its own threaded kernel and spin-waits for its helper thread. With two pieces
-    calling OpenBLAS at once that wait never ends (gdb: one pool worker in
-    ``exec_blas_async_wait`` under ``ParallelBatchMap``, the other in ``BlockingCounter::Wait``,
-    the OpenBLAS helper asleep): the README's nonlinear EIT latent solve hung in 5 of 6 fresh
-    2-thread processes, and in none of 24 with OpenBLAS on one thread
-    (``tests/solve/test_no_hang.py``: 20 EIT and 20 MRI solves in fresh unpinned processes). XLA
-    already parallelises across the batch, so little is lost. This limits only scipy's copy of OpenBLAS (NumPy's is left
-    alone); a no-op where scipy uses another BLAS.
+    jaxlib's LAPACK kernels (Cholesky, triangular solves: the EIT FEM solve) call scipy's bundled
+    OpenBLAS from XLA:CPU's pool workers, and with several OpenBLAS threads a call can spin
+    forever waiting for OpenBLAS's helper thread (gdb: a pool worker in
+    ``exec_blas_async_wait`` under ``scipy_strsm_``, the helper in ``blas_thread_server``). This
+    is separate from the batched-LAPACK deadlock that ``manifold.eit._schur`` avoids by calling
+    LAPACK on one matrix at a time: with that fix, 300 forwards + 300 vmapped forwards of the
+    nonlinear EIT model finished in 20 of 20 fresh 2-thread processes with OpenBLAS on one
+    thread, and hung in 2 of 2 with OpenBLAS on two. This limits only scipy's copy of OpenBLAS
+    (NumPy's is left alone, but ``scipy.linalg`` in the same process runs single-threaded); a
+    no-op where scipy uses another BLAS.
     """
     import ctypes
     import glob

@@ -22,12 +22,6 @@
 
 # %%
 import os
-
-# The README's known issue: pin to one core before the first JAX computation when the notebook
-# evaluates the nonlinear EIT model (a fresh 2-thread process can hang in the first FEM forward).
-if hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
 import warnings
 from pathlib import Path
 
