@@ -38,11 +38,12 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from configs.mri_eval import measure, mni_test_images, scores
 from manifold.baselines import fit_pca, tv
-from manifold.data import mri_slices, mri_training_images, mri_validation
-from manifold.metrics import psnr, ssim
+from manifold.data import mri_training_images, mri_validation
+from manifold.metrics import psnr
 from manifold.models import load_generator
-from manifold.operators import MRI, Denoise, gaussian_noise, masks, noise_sigma
+from manifold.operators import MRI, Denoise, masks
 from manifold.solve import solve_latent
 
 
@@ -64,41 +65,6 @@ class Config:
 
 
 QUICK = {"n_mni": 3, "n_tune": 3, "n_pca": 600, "tv_grid": (1e-3, 1e-2), "lam_grid": (1e-3, 1e-1), "restarts": 2}
-
-
-def minmax(x: jax.Array) -> jax.Array:
-    lo, hi = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
-    return (x - lo) / jnp.maximum(hi - lo, 1e-12)
-
-
-def mni_test_images(size: int, n: int) -> tuple[jax.Array, list[str]]:
-    """``n`` MNI152 test-split slices spread over the three orientations."""
-    images, names = [], []
-    for i, axis in enumerate(("axial", "coronal", "sagittal")):
-        count = n // 3 + (i < n % 3)
-        if count:
-            x, idx = mri_slices(size=size, split="test", axis=axis)
-            pick = np.linspace(0, len(x) - 1, count + 2).astype(int)[1:-1]
-            images.append(x[pick])
-            names += [f"mni_{axis}_{j}" for j in idx[pick]]
-    return minmax(jnp.concatenate(images)), names
-
-
-def scores(x_hat: jax.Array, x: jax.Array) -> dict[str, list[float]]:
-    x_hat = jnp.clip(x_hat, 0.0, 1.0)
-    return {
-        "psnr": [float(psnr(a, b, data_range=1.0)) for a, b in zip(x_hat, x)],
-        "ssim": [float(ssim(a, b, data_range=1.0)) for a, b in zip(x_hat, x)],
-    }
-
-
-def measure(A: MRI, x: jax.Array, mask: jax.Array, snr_db: float, key) -> tuple[jax.Array, jax.Array]:
-    """Noisy k-space of every image in ``x`` and its per-image noise std."""
-    clean = A(x)
-    sigmas = jax.vmap(lambda y: noise_sigma(y, snr_db, where=mask))(clean)
-    keys = jax.random.split(key, x.shape[0])
-    noisy = jax.vmap(lambda k, y, s: gaussian_noise(k, y, sigma=s, where=mask))(keys, clean, sigmas)
-    return noisy, sigmas
 
 
 def run(cfg: Config) -> dict:

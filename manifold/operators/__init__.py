@@ -6,7 +6,7 @@ Every operator is a :class:`LinearOperator`: ``A(x)``, ``A.adjoint(y)``, ``A.pin
 :class:`LinearOperator` is a linear :class:`ForwardMap`, the pytree base of every forward map
 (``in_shape``, ``out_shape``, ``dtype``, batched ``F(x)``, ``check_input`` and ``check_output``);
 nonlinear forward maps such as the full EIT model subclass :class:`ForwardMap` directly. Sampling masks live in
-:mod:`manifold.operators.masks`.
+:mod:`manifold.operators.masks`; :class:`Haar` is an orthonormal sparsifying transform.
 """
 
 from manifold.operators import masks
@@ -23,6 +23,7 @@ from manifold.operators.noise import gaussian_noise, line_integrals, noise_sigma
 from manifold.operators.phantom import shepp_logan
 from manifold.operators.radon import Radon, ramp_filter
 from manifold.operators.simple import Denoise, GaussianCS, Inpaint
+from manifold.operators.wavelet import Haar
 
 __all__ = [
     "MRI",
@@ -30,6 +31,7 @@ __all__ = [
     "Denoise",
     "ForwardMap",
     "GaussianCS",
+    "Haar",
     "Inpaint",
     "LinearOperator",
     "MultiCoilMRI",

@@ -397,6 +397,11 @@ class LinearOperator(ForwardMap):
     _cg_tol = 1e-6
     _cg_maxiter = 500
 
+    #: ``True`` when :meth:`pinv` is the exact, cheap pseudo-inverse of a sampling operator (a
+    #: masked unitary transform: MRI, inpainting), so that ``x + A^+(b - A x)`` is the data-consistency
+    #: step that puts the measured samples back (used by :func:`manifold.solve.solve_adaptive`).
+    exact_pinv: bool = False
+
     # -- public API: validation + batching -----------------------------------------------------
     def adjoint(self, y: jax.Array) -> jax.Array:
         """Apply ``A^H`` to ``y`` of shape ``out_shape`` or ``(*batch, *out_shape)``.

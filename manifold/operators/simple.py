@@ -38,6 +38,8 @@ class Inpaint(LinearOperator):
       mask: boolean array of the image shape, at least one entry ``True``.
     """
 
+    exact_pinv = True  # x + A^+(b - A x) puts the observed pixels back
+
     def __init__(self, mask: jax.Array):
         self.mask = check_mask(mask, ndim=None)
         self.in_shape = tuple(self.mask.shape)

@@ -5,6 +5,9 @@
   prunes the restarts to the best 2 after 5 iterations) or :class:`Adam` (the CSGM recipe), with
   parallel restarts and batched data, one compiled call; ``w`` is relative to the data (``lam``)
   or set from the noise level.
+* :func:`solve_adaptive` — image-adaptive: the latent solution, then the generator's weights
+  refined on this ``b``, stopped where held-out measurements are fitted best; for images the
+  manifold does not contain.
 * :func:`solve_sequence` — a time series of frames (an EIT breathing recording), each frame
   warm-started from the previous one, one ``lax.scan`` in one compiled call.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
@@ -14,6 +17,7 @@
 """
 
 from manifold.solve._cache import enable_compilation_cache
+from manifold.solve.adaptive import AdaptiveSolution, solve_adaptive
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
 from manifold.solve.solvers import LM, Adam
@@ -23,11 +27,13 @@ from manifold.solve.sparse import SparseSolution, solve_sparse_deviation
 __all__ = [
     "LM",
     "Adam",
+    "AdaptiveSolution",
     "LatentSolution",
     "LearnedMap",
     "SequenceSolution",
     "SparseSolution",
     "fit_learned_map",
+    "solve_adaptive",
     "solve_latent",
     "solve_sequence",
     "solve_sparse_deviation",

@@ -127,27 +127,29 @@ def _scalar(value: Any, name: str) -> float:
 DEFAULT_LAM = 1e-4
 
 
-def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[float, float]:
-    """``(relative, absolute)`` parts of the prior weight ``w = relative * P(b) + absolute``.
-
-    Exactly one of the two rules applies:
+def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[float, float, float]:
+    """``(relative, absolute, noise variance)``: the prior weight ``w = relative * P(b) + absolute``
+    and the stated noise variance per real data component (``0`` when none was stated).
 
     * ``noise_level = s`` (the standard deviation per data entry, as in
       :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``, i.e. ``s / sqrt(2)`` per real
-      and imaginary component of complex data): ``w = s^2`` for real data, ``s^2 / 2`` for complex
-      data, the MAP weight for the prior ``h ~ N(0, I)``.
-    * otherwise ``w = lam * P(b)`` with ``P`` of :func:`data_power` (default ``lam = 1e-4``: the
-      MAP weight for 1 % noise, 40 dB SNR).
+      and imaginary component of complex data) states the noise variance per real component,
+      ``s^2`` for real data and ``s^2 / 2`` for complex data; without ``lam`` it is also the
+      weight (the MAP weight for the prior ``h ~ N(0, I)``).
+    * ``lam`` sets ``w = lam * P(b)`` with ``P`` of :func:`data_power` (default ``lam = 1e-4``:
+      the MAP weight for 1 % noise, 40 dB SNR). Given with ``noise_level``, ``lam`` sets the
+      weight and ``noise_level`` only the noise statement (the off-manifold test).
 
     Raises:
-      ValueError: when both are given, or either is not a finite scalar ``>= 0``.
+      ValueError: when either is not a finite scalar ``>= 0``.
     """
+    s2 = 0.0
     if noise_level is not None:
-        if lam is not None:
-            raise ValueError("lam, noise_level: give one of them (the prior weight is set by either), not both")
         s = _scalar(noise_level, "noise_level")
-        return 0.0, s * s / (2.0 if complex_data else 1.0)
-    return _scalar(DEFAULT_LAM if lam is None else lam, "lam"), 0.0
+        s2 = s * s / (2.0 if complex_data else 1.0)
+        if lam is None:
+            return 0.0, s2, s2
+    return _scalar(DEFAULT_LAM if lam is None else lam, "lam"), 0.0, s2
 
 
 def canonical(tree: Any) -> Any:

@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from manifold import optim
 from manifold.operators import real_view
@@ -62,6 +64,16 @@ class LatentSolution:
         an empty ``(0, k)`` array.
       prior_weight: the absolute weight ``w`` of ``||h||^2`` used for this ``b`` (from ``lam``
         and the data, or from ``noise_level``).
+      noise_variance: ``s^2``, the noise variance per real data component the evidence assumes:
+        from ``noise_level`` when given, else the one ``w`` implies (``s^2 = w``, the MAP
+        identity: the default ``lam`` states 1 % noise).
+      data_chi2: ``||A(x) - b||^2 / s^2``, the whitened data misfit; about ``data_dof`` when the
+        data are explained on the manifold at that noise level.
+      data_dof: degrees of freedom of ``data_chi2``: measured real components minus ``k``.
+      data_p_value: ``P(chi^2_dof >= data_chi2)``; tiny when the manifold cannot explain the data
+        at the assumed noise level (the truth is off the manifold, or the noise is larger).
+      latent_p_value: ``P(chi^2_k >= ||h||^2)``; tiny when ``h`` is atypical for the prior
+        ``N(0, I)`` (the fit went far out to explain the data).
     """
 
     h: jax.Array
@@ -74,6 +86,26 @@ class LatentSolution:
     restart_loss: jax.Array
     path: jax.Array
     prior_weight: jax.Array
+    noise_variance: jax.Array
+    data_chi2: jax.Array
+    data_dof: jax.Array
+    data_p_value: jax.Array
+    latent_p_value: jax.Array
+
+
+#: Significance level of the off-manifold warning (one test per ``b``).
+OFF_MANIFOLD_ALPHA = 1e-3
+
+
+def _evidence(r: jax.Array, b: jax.Array, h: jax.Array, w: jax.Array):
+    """``(data_chi2, data_dof, data_p_value, latent_p_value)`` of one solution (see LatentSolution)."""
+    measured = jnp.sum(real_view(b) != 0)
+    k = h.shape[-1]
+    dof = jnp.maximum(measured - k, 1).astype(jnp.float32)
+    chi2 = (r @ r) / jnp.maximum(w, jnp.finfo(jnp.float32).tiny)
+    p_data = jax.scipy.special.gammaincc(dof / 2, chi2 / 2)
+    p_latent = jax.scipy.special.gammaincc(jnp.float32(k) / 2, (h @ h) / 2)
+    return chi2, dof, p_data, p_latent
 
 
 # -- initial points -------------------------------------------------------------------------------
@@ -131,7 +163,7 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "restarts", "init_kind", "k", "record_path"))
-def _solve_batch(G, A, init, b, key, lam_rel, w_abs, sigma, *, solver, restarts, init_kind, k, record_path):
+def _solve_batch(G, A, init, b, key, lam_rel, w_abs, s2, sigma, *, solver, restarts, init_kind, k, record_path):
     """Solve for every row of ``b`` (shape ``(n, *out_shape)``); one compiled function."""
 
     def one(b_i, key_i, init_i):
@@ -148,8 +180,13 @@ def _solve_batch(G, A, init, b, key, lam_rel, w_abs, sigma, *, solver, restarts,
         best = jnp.argmin(fs)
         h = hs[best]
         x = G(h)
-        residual = jnp.linalg.norm(real_view(A(x) - b_i)) / jnp.linalg.norm(real_view(b_i))
-        return LatentSolution(h, x, residual, fs[best], hists[best], iters[best], hs, fs, paths[best], w)
+        res = real_view(A(x) - b_i)
+        residual = jnp.linalg.norm(res) / jnp.linalg.norm(real_view(b_i))
+        noise = jnp.where(s2 > 0, s2, w)  # the stated noise variance, else the one the weight implies
+        evidence = _evidence(res, b_i, h, noise)
+        return LatentSolution(
+            h, x, residual, fs[best], hists[best], iters[best], hs, fs, paths[best], w, noise, *evidence
+        )
 
     keys = jax.random.split(key, b.shape[0])
     init_axis = 0 if init_kind == "array" else None
@@ -170,6 +207,7 @@ def solve_latent(
     sigma_init: float = 1.0,
     latent_dim: int | None = None,
     record_path: bool = False,
+    warn: bool = True,
 ) -> LatentSolution:
     r"""Reconstruct ``x = G(h)`` from data ``b = A(x) + noise`` by a latent least-squares fit.
 
@@ -187,7 +225,7 @@ def solve_latent(
       unsampled k-space, are not measurements) and ``c = 2`` for complex data (real and
       imaginary part), ``1`` for real data. The default ``lam = 1e-4`` is the
       MAP weight for the prior ``h ~ N(0, I)`` under white noise at 1 % of the signal (40 dB SNR).
-    * or, given the noise level ``s`` (the standard deviation per data entry as in
+    * or, given only the noise level ``s`` (the standard deviation per data entry as in
       :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``, so ``s / sqrt(2)`` per real and
       imaginary component of complex data), the MAP weight ``w = s^2`` for real data and
       ``w = s^2 / 2`` for complex data.
@@ -208,8 +246,8 @@ def solve_latent(
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and
         ``init`` is not ``"random"``.
       lam: relative prior weight (a scalar ``>= 0``, default ``1e-4``): ``w = lam * P(b)``.
-      noise_level: noise standard deviation per data entry (a scalar ``>= 0``); sets the MAP
-        weight instead of ``lam``.
+      noise_level: noise standard deviation per data entry (a scalar ``>= 0``): the noise
+        statement of the off-manifold test, and the MAP weight unless ``lam`` is given too.
       init: where the restarts start. ``"random"``: ``h0 ~ N(0, sigma_init^2 I)``;
         ``"zeros"``, ``"encoder"`` (``G.encode(Re A^+ b)``), an array ``(k,)`` or
         ``(*batch, k)``, or a callable ``b -> h`` (e.g. a :class:`~manifold.solve.LearnedMap`):
@@ -217,16 +255,29 @@ def solve_latent(
       sigma_init: spread of the starting points.
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
       record_path: also return the iterates of the selected restart (``.path``), for benchmarks.
+      warn: emit the off-manifold warning (below) when the evidence says so.
 
     Returns:
       A :class:`LatentSolution` with ``.h``, ``.x = G(h)``, ``.residual = ||A(x) - b|| / ||b||``,
-      ``.loss_history``, ``.restart_h``, ``.restart_loss`` and ``.prior_weight`` (``w``).
+      ``.loss_history``, ``.restart_h``, ``.restart_loss``, ``.prior_weight`` (``w``) and the
+      off-manifold evidence ``.data_chi2``, ``.data_p_value`` and ``.latent_p_value``.
+
+    Warns:
+      UserWarning: when the data are inconsistent with the manifold at the stated noise level:
+        the whitened misfit ``||A(x) - b||^2 / w`` (``w`` the noise variance per real component:
+        ``noise_level``, or the 1 % noise that the default ``lam`` states) exceeds its
+        ``chi^2_{m-k}`` distribution at ``p < 0.001``, or ``||h||^2`` exceeds ``chi^2_k`` at
+        ``p < 0.001`` (``m`` measured real components). The reconstruction then shows what the
+        manifold holds, not necessarily what was measured; :func:`~manifold.solve.solve_adaptive`
+        leaves the manifold where the data demand it. Only when the noise is stated
+        (``noise_level``, or ``lam`` left at its default); an explicit ``lam`` alone is a weight,
+        not a noise statement (give ``noise_level`` with it to test at that noise).
 
     Raises:
       ValueError: naming the argument, on NaN/inf in ``b``, ``b``'s shape not ending in ``A``'s
         output shape, real ``b`` for a complex ``A`` or complex ``b`` for a real one, ``G``'s
-        image shape differing from ``A.in_shape``, an invalid option (``lam`` and
-        ``noise_level`` together, an array ``lam``), or when ``G`` or ``A`` produced NaN/inf at
+        image shape differing from ``A.in_shape``, an invalid option (an array ``lam``, a
+        negative ``noise_level``), or when ``G`` or ``A`` produced NaN/inf at
         every restart of some ``b`` (then no answer is returned).
       TypeError: when ``G`` or ``A`` is not callable, or ``solver`` is not an ``LM`` / ``Adam``.
 
@@ -250,8 +301,11 @@ def solve_latent(
       Other solvers, and the prior weight from a known noise level:
 
       >>> exact = solve_latent(G, A, A(x_true), solver=LM(jacobian="exact", keep=None), key=jax.random.key(2))
-      >>> csgm = solve_latent(G, A, A(x_true), solver=Adam(steps=50), noise_level=0.01, key=jax.random.key(2))
-      >>> print(f"{float(csgm.prior_weight):.1e}")  # 0.01**2 / 2: complex k-space
+      >>> csgm = solve_latent(G, A, A(x_true), solver=Adam(steps=50), key=jax.random.key(2), warn=False)
+      >>> bool(csgm.data_p_value < 1e-3)  # 50 Adam steps leave a misfit far above 1 % noise: it would warn
+      True
+      >>> at_noise = solve_latent(G, A, A(x_true), noise_level=0.01, key=jax.random.key(2))
+      >>> print(f"{float(at_noise.prior_weight):.1e}")  # 0.01**2 / 2: complex k-space
       5.0e-05
     """
     if solver is None:
@@ -268,7 +322,7 @@ def solve_latent(
     if not sigma_ok:
         raise ValueError(f"sigma_init: expected a finite number >= 0, got {sigma_init!r}")
     k, _, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
-    lam_rel, w_abs = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
+    lam_rel, w_abs, s2 = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
     batch = batch_shape(b, out_shape)
     n = 1
     for s in batch:
@@ -291,6 +345,7 @@ def solve_latent(
         key_,
         jnp.float32(lam_rel),
         jnp.float32(w_abs),
+        jnp.float32(s2),
         jnp.float32(sigma_init),
         solver=solver,
         restarts=restarts,
@@ -306,7 +361,30 @@ def solve_latent(
             f"(b rows {rows[:10]} of the flattened batch): G or A produces non-finite values there; "
             "check the generator's weights and the forward map"
         )
+    if warn and (noise_level is not None or lam is None):
+        _warn_off_manifold(sol, "the stated noise_level" if noise_level is not None else "1 % noise (the default lam)")
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), sol)
+
+
+def _warn_off_manifold(sol: LatentSolution, noise: str) -> None:
+    """A ``UserWarning`` naming the evidence when some ``b`` is inconsistent with the manifold."""
+    p_data, p_latent = np.asarray(sol.data_p_value), np.asarray(sol.latent_p_value)
+    bad = np.flatnonzero((p_data < OFF_MANIFOLD_ALPHA) | (p_latent < OFF_MANIFOLD_ALPHA))
+    if bad.size == 0:
+        return
+    i = int(bad[np.argmin(p_data[bad])])
+    chi2, dof = float(sol.data_chi2[i]), float(sol.data_dof[i])
+    hh, k = float(jnp.sum(sol.h[i] ** 2)), sol.h.shape[-1]
+    warnings.warn(
+        f"solve_latent: the data are inconsistent with the generator's manifold at {noise} "
+        f"({bad.size} of {p_data.size} b; worst, row {i} of the flattened batch: "
+        f"||A(x) - b||^2 / s^2 = {chi2:.4g} where {dof:.0f} ± {np.sqrt(2 * dof):.0f} is expected, p = {p_data[i]:.2g}; "
+        f"||h||^2 = {hh:.4g} for k = {k}, p = {p_latent[i]:.2g}). The reconstruction shows what the manifold holds, "
+        "which may invent or erase structure: see .residual and .data_p_value, state the true noise_level, "
+        "or use manifold.solve.solve_adaptive.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _init_kind(init, G, A, k: int, batch: tuple[int, ...], n: int) -> tuple[str, Any]:

@@ -99,6 +99,18 @@ def test_noise_level_sets_the_map_weight_per_real_component(G, mri4, target):
     forward = nonlinear_map(jax.random.key(4))
     real_sol = solve_latent(G, forward, forward(x_star), noise_level=0.02, restarts=2, key=jax.random.key(0))
     assert float(real_sol.prior_weight) == pytest.approx(0.02**2)
+    assert float(real_sol.noise_variance) == pytest.approx(0.02**2)
+
+
+def test_lam_sets_the_weight_and_noise_level_the_noise_statement(G, mri4, target):
+    _, x_star = target
+    b = mri4(x_star)
+    both = solve_latent(G, mri4, b, lam=1e-3, noise_level=0.02, restarts=2, key=jax.random.key(0))
+    lam_only = solve_latent(G, mri4, b, lam=1e-3, restarts=2, key=jax.random.key(0))
+    assert jnp.allclose(both.h, lam_only.h) and float(both.prior_weight) == pytest.approx(float(lam_only.prior_weight))
+    assert float(both.noise_variance) == pytest.approx(0.02**2 / 2)  # complex k-space: per real component
+    assert float(lam_only.noise_variance) == pytest.approx(float(lam_only.prior_weight))  # the MAP identity
+    assert float(both.data_chi2) == pytest.approx(float(lam_only.data_chi2) * float(lam_only.noise_variance) / (0.02**2 / 2), rel=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +121,6 @@ def test_noise_level_sets_the_map_weight_per_real_component(G, mri4, target):
         ({"lam": float("inf")}, "lam"),
         ({"lam": "big"}, "lam"),
         ({"noise_level": -0.1}, "noise_level"),
-        ({"lam": 1e-3, "noise_level": 0.1}, "lam, noise_level: give one of them"),
         ({"sigma_init": -1.0}, "sigma_init"),
     ],
 )
@@ -166,7 +177,8 @@ def test_a_generator_that_returns_nan_raises(G, mri4, target, solver):
 def test_restarts_that_meet_nan_are_reported_and_never_selected(G, mri4, target):
     _, x_star = target
     half = _nan_where(G, lambda h: h[:, 0] > 0.0)  # NaN on half of latent space
-    sol = solve_latent(half, mri4, mri4(x_star), solver=LM(keep=None), restarts=8, key=jax.random.key(0))
+    with pytest.warns(UserWarning, match="inconsistent with the generator's manifold"):  # x_star is in the NaN half
+        sol = solve_latent(half, mri4, mri4(x_star), solver=LM(keep=None), restarts=8, key=jax.random.key(0))
     assert bool(jnp.any(jnp.isinf(sol.restart_loss))) and bool(jnp.any(jnp.isfinite(sol.restart_loss)))
     assert bool(jnp.all(jnp.isfinite(sol.x))) and float(sol.h[0]) <= 0.0
     assert float(sol.loss) == float(jnp.min(sol.restart_loss))
@@ -188,7 +200,7 @@ def test_data_differing_only_in_sharding_does_not_recompile(mri4):
         np.asarray(clean),  # a host array: uncommitted
         jax.device_put(clean, jax.devices()[0]),
     ):
-        solve_latent(G, mri4, b, solver=solver, restarts=2, key=jax.random.key(0))
+        solve_latent(G, mri4, b, solver=solver, restarts=2, key=jax.random.key(0), warn=False)  # noise > 1 %
     assert latent._solve_batch._cache_size() == before
 
 

@@ -1,9 +1,10 @@
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from conftest import SIZE, K, rel
 
-from manifold.operators import masks
+from manifold.operators import gaussian_noise, masks
 from manifold.operators.mri import MRI
 from manifold.solve import (
     LM,
@@ -24,7 +25,7 @@ def test_sparse_deviation_keeps_a_small_finding_the_plain_solver_erases(G, mri2)
     x = G(h_star).at[5, 7].add(0.8)  # one bright pixel off the manifold
     b = mri2(x)
     plain = solve_latent(G, mri2, b, restarts=4, lam=1e-6, key=jax.random.key(3))
-    sparse = solve_sparse_deviation(G, mri2, b, mu=1e-2, restarts=4, lam=1e-6, key=jax.random.key(3))
+    sparse = solve_sparse_deviation(G, mri2, b, mu=1e-2, transform="pixel", restarts=4, lam=1e-6, key=jax.random.key(3))
     assert abs(float(plain.x[5, 7] - x[5, 7])) > 0.5  # the plain solution misses it
     assert rel(sparse.x, x) < 1e-2
     assert float(sparse.v[5, 7]) > 0.7
@@ -34,9 +35,33 @@ def test_sparse_deviation_keeps_a_small_finding_the_plain_solver_erases(G, mri2)
     assert bool(jnp.all(jnp.diff(sparse.loss_history) <= 1e-6))
 
 
-def test_sparse_deviation_rejects_bad_mu(G, mri2):
+def test_haar_deviation_keeps_a_small_lesion_with_the_noise_level_weight(G, mri2):
+    """A 2 x 2 lesion under 1 % noise: the default (Haar, universal-threshold weight) keeps it, and
+    the deviation stays local, where pixel sparsity at the same weight spreads over the image."""
+    h_star = jax.random.normal(jax.random.key(2), (K,))
+    x = G(h_star).at[6:8, 8:10].add(0.6)
+    clean = mri2(x)
+    s = 0.01 * float(jnp.sqrt(jnp.sum(jnp.abs(clean) ** 2) / jnp.sum(clean != 0)))
+    b = gaussian_noise(jax.random.key(4), clean, sigma=s, where=mri2.mask)
+    plain = solve_latent(G, mri2, b, restarts=4, noise_level=s, key=jax.random.key(3), warn=False)
+    haar = solve_sparse_deviation(G, mri2, b, noise_level=s, restarts=4, key=jax.random.key(3))
+    assert float(haar.mu) == pytest.approx(2 * (s / np.sqrt(2)) * np.sqrt(2 * np.log(SIZE * SIZE)), rel=1e-5)
+    lesion = (slice(6, 8), slice(8, 10))
+    assert float(jnp.mean(haar.v[lesion])) > 0.3  # at least half the contrast, in the deviation
+    assert float(jnp.mean(plain.x[lesion] - G(h_star)[lesion])) < 0.3  # the plain solution loses it
+    outside = jnp.ones((SIZE, SIZE), bool).at[lesion].set(False)
+    assert float(jnp.sum(haar.v[outside] ** 2)) < 0.2 * float(jnp.sum(haar.v**2))  # local
+    assert rel(haar.x, x) < 0.5 * rel(plain.x, x)
+
+
+def test_sparse_deviation_rejects_bad_mu_and_transform(G, mri2):
+    b = jnp.zeros((SIZE, SIZE), jnp.complex64).at[0, 0].set(1.0)
     with pytest.raises(ValueError, match="mu"):
-        solve_sparse_deviation(G, mri2, jnp.zeros((SIZE, SIZE), jnp.complex64), mu=0.0, key=jax.random.key(0))
+        solve_sparse_deviation(G, mri2, b, mu=0.0, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="transform"):
+        solve_sparse_deviation(G, mri2, b, transform="db4", key=jax.random.key(0))
+    with pytest.raises(ValueError, match="mu"):
+        solve_sparse_deviation(G, mri2, b, lam=0.0, key=jax.random.key(0))
 
 
 def test_learned_map_predicts_latents_and_is_a_good_initial_point(G, mri2):
