@@ -51,7 +51,7 @@ CHILD = textwrap.dedent(
     else:
         G = load_generator("mri-vae")
         A = MRI(masks.random(G.image_shape, 4, acs=4, key=jax.random.key(1)))
-        x = mri_slices(size=64, split="test", n=1, key=jax.random.key(2))[0][0]
+        x = mri_slices(size=G.image_shape[0], split="test", n=1, key=jax.random.key(2))[0][0]
         b = gaussian_noise(jax.random.key(3), A(x), snr_db=40.0, where=A.mask)
     sol = solve_latent(G, A, b, key=jax.random.key(int(sys.argv[2])))
     print("ok", float(sol.residual), jax.local_devices()[0].platform)
