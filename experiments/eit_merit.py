@@ -37,7 +37,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
-from configs.runtime import avoid_xla_cpu_hang
 
 from manifold.baselines import eit_one_step
 from manifold.data import clinical_param_names, clinical_phantom_from_params, sample_clinical_params
@@ -103,7 +102,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default=MeritConfig.out)
     args = parser.parse_args(argv)
     cfg = MeritConfig(**(QUICK if args.quick else {}), out=args.out)
-    avoid_xla_cpu_hang()
     t_start = time.time()
     key = jax.random.key(cfg.seed)
     k_noise, k_tune, k_lung, k_lung_noise, k_solve = jax.random.split(key, 5)

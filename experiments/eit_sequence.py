@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
-from configs.runtime import avoid_xla_cpu_hang
 
 from manifold.baselines import eit_one_step
 from manifold.data import sample_ventilation_params, ventilation_param_names, ventilation_sequence_from_params
@@ -103,7 +102,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default=SequenceConfig.out)
     args = parser.parse_args(argv)
     cfg = SequenceConfig(**(QUICK if args.quick else {}), out=args.out)
-    avoid_xla_cpu_hang()
     key = jax.random.key(cfg.seed)
     k_params, k_noise, k_solve = jax.random.split(key, 3)
 
@@ -186,7 +184,7 @@ def main(argv=None) -> dict:
         )
     print("\n".join(lines))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    print(f"load average {load} on {os.cpu_count()} CPUs (this process pinned to one core)")
+    print(f"load average {load} on {os.cpu_count()} CPUs")
     os.makedirs(os.path.dirname(cfg.out) or ".", exist_ok=True)
     summary = {"config": dataclasses.asdict(cfg), "true_delays": true_delays, "methods": results, "load_average": load}
     with open(cfg.out + ".json", "w") as f:

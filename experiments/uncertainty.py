@@ -31,7 +31,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from configs.runtime import avoid_xla_cpu_hang
 
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
@@ -127,7 +126,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 problems per case, 2 chains of 60 draws (a smoke run)")
     parser.add_argument("--out", default="out")
     args = parser.parse_args()
-    avoid_xla_cpu_hang()
     cfg = UncertaintyConfig(out=args.out, **(QUICK if args.quick else {}))
     keys = iter(jax.random.split(jax.random.key(cfg.seed), 16))
     results, shown = {"config": dataclasses.asdict(cfg)}, {}

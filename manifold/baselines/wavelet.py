@@ -15,6 +15,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from manifold.operators import Haar
+
 from manifold.baselines._common import (
     check_linear_problem,
     check_positive,
@@ -26,55 +28,19 @@ from manifold.baselines._common import (
 
 __all__ = ["haar2", "ihaar2", "wavelet_l1"]
 
-_SQRT2 = 2.0**0.5
-
-
-def _split(x, axis):
-    x = jnp.moveaxis(x, axis, 0)
-    even, odd = x[0::2], x[1::2]
-    out = jnp.concatenate([(even + odd) / _SQRT2, (even - odd) / _SQRT2], axis=0)
-    return jnp.moveaxis(out, 0, axis)
-
-
-def _merge(c, axis):
-    c = jnp.moveaxis(c, axis, 0)
-    n = c.shape[0] // 2
-    a, d = c[:n], c[n:]
-    out = jnp.stack([(a + d) / _SQRT2, (a - d) / _SQRT2], axis=1).reshape(c.shape)
-    return jnp.moveaxis(out, 0, axis)
-
-
-def _check_levels(shape, levels):
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ValueError(f"levels: expected a positive int, got {levels!r}")
-    if any(s % (2**levels) for s in shape[-2:]):
-        raise ValueError(f"levels: image shape {tuple(shape[-2:])} must be divisible by 2**levels = {2**levels}")
-
-
 def haar2(x: jax.Array, levels: int = 3) -> jax.Array:
-    """Orthonormal multi-level 2-D Haar transform of an ``(H, W)`` image (same shape).
+    """Orthonormal multi-level 2-D Haar transform of ``(..., H, W)`` images (same shape).
 
     Level ``j`` splits the top-left ``(H / 2^j, W / 2^j)`` block into the standard
-    ``[[LL, LH], [HL, HH]]`` quadrants; the coarse ``LL`` block is transformed again.
+    ``[[LL, LH], [HL, HH]]`` quadrants; the coarse ``LL`` block is transformed again. The transform
+    is :class:`manifold.operators.Haar`.
     """
-    _check_levels(x.shape, levels)
-    h, w = x.shape[-2:]
-    for j in range(levels):
-        hj, wj = h >> j, w >> j
-        block = _split(_split(x[..., :hj, :wj], -2), -1)
-        x = x.at[..., :hj, :wj].set(block)
-    return x
+    return Haar(tuple(x.shape[-2:]), levels=levels)(x)
 
 
 def ihaar2(c: jax.Array, levels: int = 3) -> jax.Array:
     """Inverse (= transpose) of :func:`haar2`."""
-    _check_levels(c.shape, levels)
-    h, w = c.shape[-2:]
-    for j in reversed(range(levels)):
-        hj, wj = h >> j, w >> j
-        block = _merge(_merge(c[..., :hj, :wj], -1), -2)
-        c = c.at[..., :hj, :wj].set(block)
-    return c
+    return Haar(tuple(c.shape[-2:]), levels=levels).adjoint(c)
 
 
 def _detail_mask(shape, levels):
@@ -129,7 +95,7 @@ def wavelet_l1(
     b = check_linear_problem(A, b)
     if len(A.in_shape) != 2:
         raise ValueError(f"A: wavelet_l1 needs 2-D images, got A.in_shape {A.in_shape}")
-    _check_levels(A.in_shape, levels)
+    Haar(A.in_shape, levels=levels)  # validates levels against the image shape
     lam = check_positive(lam, "lam")
     norm = None if norm is None else jnp.float32(check_positive(norm, "norm"))
     return _wavelet(A, b, jnp.float32(lam), norm, steps=check_steps(steps), levels=levels)
