@@ -106,15 +106,16 @@ def _selection(G, refine: Callable | None, image_shape: tuple[int, ...]) -> tupl
 
 
 def _used(G, selection, h) -> tuple[bool, ...]:
-    """``selection`` without the leaves ``G(h)`` does not depend on (a VAE's encoder weights).
+    """``selection`` without the leaves ``G(h)`` does not read (a VAE's encoder weights).
 
-    A leaf is unused when the gradient of ``<G(h), u>`` (``u`` a fixed pseudo-random image) with
-    respect to it is exactly zero: JAX differentiates an unused input to an exact zero.
+    A leaf is unused when no equation of the traced program ``free leaves -> G(h)`` takes it as an
+    input (tracing only: no compilation, no differentiation).
     """
     free, frozen = _split(G, selection)
-    u = jnp.cos(jnp.arange(math.prod(G(h).shape), dtype=jnp.float32) * 1.618).reshape(G(h).shape)
-    grads = jax.grad(lambda f: jnp.sum(_merge(f, frozen, selection)(h) * u))(free)
-    used = iter([bool(jnp.any(g != 0)) for g in grads])
+    jaxpr = jax.make_jaxpr(lambda f: _merge(f, frozen, selection)(h))(free).jaxpr
+    read = {v for eqn in jaxpr.eqns for v in eqn.invars if type(v).__name__ != "Literal"}
+    read |= {v for v in jaxpr.outvars if type(v).__name__ != "Literal"}
+    used = iter([v in read for v in jaxpr.invars])
     return tuple(next(used) if s else False for s in selection)
 
 
