@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +46,7 @@ from manifold.solve._problem import (
     prior_weights,
 )
 from manifold.solve.latent import solve_latent
-from manifold.solve.solvers import LM, Adam
+from manifold.solve.solvers import LM, Adam, _finite, _positive_int
 
 __all__ = ["AdaptiveSolution", "solve_adaptive"]
 
@@ -310,16 +309,12 @@ def solve_adaptive(
             f"(a pytree holding its weights), got {type(G).__name__}"
         )
     if noise_level is not None:
-        s = float(noise_level) if jnp.ndim(noise_level) == 0 else float("nan")
-        if not (s > 0 and math.isfinite(s)):
-            raise ValueError(f"noise_level: expected a finite number > 0, got {noise_level!r}")
+        _finite(noise_level, "noise_level", positive=True)
     steps = _positive_int(steps, "steps")
     if not (0.0 < float(holdout) <= 0.5):
         raise ValueError(f"holdout: expected a fraction in (0, 0.5], got {holdout!r}")
-    if not (float(learning_rate) > 0 and math.isfinite(float(learning_rate))):
-        raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate!r}")
-    if not (float(pull) >= 0 and math.isfinite(float(pull))):
-        raise ValueError(f"pull: expected a finite number >= 0, got {pull!r}")
+    _finite(learning_rate, "learning_rate", positive=True)
+    _finite(pull, "pull", positive=False)
     _, image_shape, out_shape, b = check_problem(G, A, b)
     selection = _selection(G, refine, image_shape)
     if not any(selection):
@@ -368,8 +363,3 @@ def solve_adaptive(
     )
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), sol)
 
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)

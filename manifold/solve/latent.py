@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +38,7 @@ from manifold.solve._problem import (
     prior_weights,
     residual_fn,
 )
-from manifold.solve.solvers import LM, Adam
+from manifold.solve.solvers import LM, Adam, _positive_int
 
 __all__ = ["LatentSolution", "solve_latent"]
 
@@ -312,9 +311,7 @@ def solve_latent(
         solver = LM()
     if not isinstance(solver, (LM, Adam)):
         raise TypeError(f"solver: expected manifold.solve.LM(...) or manifold.solve.Adam(...), got {solver!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, numbers.Integral) or restarts < 1:
-        raise ValueError(f"restarts: expected a positive integer, got {restarts!r}")
-    restarts = int(restarts)
+    restarts = _positive_int(restarts, "restarts")
     try:
         sigma_ok = float(sigma_init) >= 0.0 and bool(jnp.isfinite(sigma_init))
     except (TypeError, ValueError):

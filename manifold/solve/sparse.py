@@ -51,6 +51,7 @@ from manifold.solve._problem import (
     prior_weights,
 )
 from manifold.solve.latent import solve_latent
+from manifold.solve.solvers import _positive_int
 
 __all__ = ["SparseSolution", "solve_sparse_deviation"]
 
@@ -212,9 +213,7 @@ def solve_sparse_deviation(
     """
     if mu is not None and not (float(mu) > 0.0 and jnp.isfinite(mu)):
         raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
-    for name, value in (("outer", outer), ("v_steps", v_steps), ("h_steps", h_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    outer, v_steps, h_steps = (_positive_int(v, n) for v, n in ((outer, "outer"), (v_steps, "v_steps"), (h_steps, "h_steps")))
     _, image_shape, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
     W = _transform(transform, image_shape)
     lam_rel, w_abs, s2 = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
