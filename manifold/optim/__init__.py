@@ -11,6 +11,9 @@ for a real residual map ``r: R^k -> R^m`` (``r(h) = real_view(A(G(h)) - b)`` in 
   (secant) Jacobian; split into :func:`lm_init`, :func:`lm_run` and :func:`lm_result` (state
   :class:`LMState`) so a solve can run in phases and prune its restarts in between.
 * :func:`adam` — the CSGM recipe (Bora et al. 2017): a fixed number of Adam iterations.
+* :func:`laplace_factor` — the Gauss-Newton (Laplace) posterior covariance at a fit, as a square
+  root (the whitening of :mod:`manifold.uncertainty`'s sampler and the error bars of
+  :func:`manifold.solve.solve_adaptive`).
 
 Each returns ``(h, f(h), history, iterations, path)``.
 
@@ -25,7 +28,7 @@ Examples:
   [ 1. -1.] True
 """
 
-from manifold.optim._core import LMState, adam, levenberg_marquardt, lm_init, lm_result, lm_run
+from manifold.optim._core import LMState, adam, laplace_factor, levenberg_marquardt, lm_init, lm_result, lm_run
 from manifold.optim._jit import as_pytree, jit_call
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "adam",
     "as_pytree",
     "jit_call",
+    "laplace_factor",
     "levenberg_marquardt",
     "lm_init",
     "lm_result",

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["LMState", "adam", "levenberg_marquardt", "lm_init", "lm_result", "lm_run"]
+__all__ = ["LMState", "adam", "laplace_factor", "levenberg_marquardt", "lm_init", "lm_result", "lm_run"]
 
 
 def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -50,6 +50,32 @@ def _spd_solve(H: jax.Array, g: jax.Array) -> jax.Array:
         0, k, lambda n, x: x.at[k - 1 - n].set((y[k - 1 - n] - L[:, k - 1 - n] @ x) / L[k - 1 - n, k - 1 - n]),
         jnp.zeros_like(g),
     )
+
+
+def laplace_factor(r: Callable, h: jax.Array, sigma2: jax.Array) -> jax.Array:
+    r"""Square root of the Gauss-Newton (Laplace) covariance of ``exp(-||r(h)||^2 / (2 sigma2) - ||h||^2 / 2)`` at ``h``.
+
+    The posterior with a standard normal prior on ``h`` is approximated at a mode ``h`` by
+    ``N(h, Sigma)``,
+
+        Sigma = (J^T J / sigma2 + I)^{-1},        J = dr/dh (m x k, from k JVPs),
+
+    and ``L`` with ``L L^T = Sigma`` is returned: with ``H = J^T J / sigma2 + I = R R^T``
+    (Cholesky), ``L = R^{-T}`` (upper triangular, by a triangular solve).
+
+    Args:
+      r: real residual map ``R^k -> R^m``.
+      h: ``(k,)`` the point (a mode of the posterior, for the approximation to mean anything).
+      sigma2: noise variance per residual component.
+
+    Returns:
+      ``(k, k)`` ``L``: ``h + L z`` with ``z ~ N(0, I)`` draws from the approximation.
+    """
+    _, J = _linearize(r, h)
+    k = h.shape[0]
+    H = J.T @ J / sigma2 + jnp.eye(k, dtype=J.dtype)
+    R = jnp.linalg.cholesky(0.5 * (H + H.T))
+    return jax.scipy.linalg.solve_triangular(R, jnp.eye(k, dtype=J.dtype), lower=True, trans="T")
 
 
 def _pad(history: jax.Array, n: jax.Array, last: jax.Array) -> jax.Array:

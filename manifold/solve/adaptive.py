@@ -70,6 +70,8 @@ class AdaptiveSolution:
       fit_history: ``(steps + 1,)`` the same on the fitted components.
       noise_variance: ``s^2``, the noise variance per real data component assumed (from
         ``noise_level``, or implied by the prior weight ``lam``).
+      x_std: with ``uncertainty=True``, an approximate pixel-wise posterior standard deviation of
+        ``x`` (see :func:`solve_adaptive`); ``None`` otherwise.
     """
 
     x: jax.Array
@@ -82,6 +84,7 @@ class AdaptiveSolution:
     validation_history: jax.Array
     fit_history: jax.Array
     noise_variance: jax.Array
+    x_std: jax.Array | None = None
 
 
 # -- which weights are refined ----------------------------------------------------------------------
@@ -138,8 +141,8 @@ def _holdout_mask(key, b, fraction):
     return measured & pick, measured & ~pick
 
 
-@functools.partial(jax.jit, static_argnames=("selection", "steps", "consistency"))
-def _refine_batch(G, A, b, h0, keys, w, lr, pull, holdout, *, selection, steps, consistency):
+@functools.partial(jax.jit, static_argnames=("selection", "steps", "consistency", "uncertainty"))
+def _refine_batch(G, A, b, h0, keys, w, lr, pull, holdout, *, selection, steps, consistency, uncertainty):
     free0, frozen = _split(G, selection)
     scales = [jnp.maximum(jnp.mean(p * p), 1e-12) for p in free0]
     opt = optax.adam(lr)
@@ -166,29 +169,39 @@ def _refine_batch(G, A, b, h0, keys, w, lr, pull, holdout, *, selection, steps, 
         # measurements (EIT: about 21 of 208) the plain minimum picks lucky noise.
         margin = 1.0 - jnp.sqrt(2.0 / n_val)
 
+        kept = (lambda v: v) if uncertainty else (lambda v: v[1])  # the weights too, for the error bars
+
         def step(carry, _):
             variables, state, best = carry
             (_, (x, f_fit, f_val)), g = jax.value_and_grad(loss, has_aux=True)(variables)
-            best = _keep_best(best, f_val, x, variables[1], margin)
+            best = _keep_best(best, f_val, x, kept(variables), margin)
             updates, state = opt.update(g, state, variables)
             return (optax.apply_updates(variables, updates), state, best), (f_fit, f_val)
 
         x0 = G(h_i)
         variables0 = (free0, h_i)
-        best0 = (jnp.float32(jnp.inf), x0, h_i, jnp.int32(0), jnp.int32(0))
+        best0 = (jnp.float32(jnp.inf), x0, kept(variables0), jnp.int32(0), jnp.int32(0))
         (variables, _, best), (fits, vals) = jax.lax.scan(
             step, (variables0, opt.init(variables0), best0), None, length=steps
         )
         _, (x_last, f_fit, f_val) = loss(variables)  # the last iterate is scored too
-        _, x, h, stop, _ = _keep_best(best, f_val, x_last, variables[1], margin)
+        _, x, v, stop, _ = _keep_best(best, f_val, x_last, kept(variables), margin)
+        h = v[1] if uncertainty else v
         if consistency:
             x = _data_consistency(A, b_i, x)
+        x_std = (
+            _laplace_std(_merge(v[0], frozen, selection), A, b_i, h, s2, jax.random.fold_in(key_i, 1), consistency)
+            if uncertainty
+            else None
+        )
         norm_b = jnp.linalg.norm(real_view(b_i))
         residual = jnp.linalg.norm(real_view(A(x) - b_i)) / norm_b
         latent_residual = jnp.linalg.norm(real_view(A(x0) - b_i)) / norm_b
         off = jnp.linalg.norm(x - G(h)) / jnp.maximum(jnp.linalg.norm(x), 1e-30)
         history = lambda a, last: jnp.concatenate([a, last[None]])
-        return AdaptiveSolution(x, h, x0, off, residual, latent_residual, stop, history(vals, f_val), history(fits, f_fit), s2)
+        return AdaptiveSolution(
+            x, h, x0, off, residual, latent_residual, stop, history(vals, f_val), history(fits, f_fit), s2, x_std
+        )
 
     return jax.vmap(one)(b, h0, keys, w)
 
@@ -208,13 +221,42 @@ def _data_consistency(A, b, x, iterations: int = 30):
     return jax.lax.fori_loop(0, iterations, project, x)
 
 
-def _keep_best(best, f_val, x, h, margin):
-    """Update ``(kept misfit, x, h, its iterate, iterate counter)``: keep the current iterate when its
-    held-out misfit is below ``margin`` times the kept one's (always at the first iterate)."""
-    f_best, x_best, h_best, t_best, t = best
+def _keep_best(best, f_val, x, v, margin):
+    """Update ``(kept misfit, x, variables v, its iterate, iterate counter)``: keep the current iterate
+    when its held-out misfit is below ``margin`` times the kept one's (always at the first iterate)."""
+    f_best, x_best, v_best, t_best, t = best
     better = f_val < jnp.where(jnp.isinf(f_best), jnp.inf, margin * f_best)
-    pick = lambda new, old: jnp.where(better, new, old)
-    return pick(f_val, f_best), pick(x, x_best), pick(h, h_best), pick(t, t_best), t + 1
+    pick = lambda new, old: jax.tree_util.tree_map(lambda a, c: jnp.where(better, a, c), new, old)
+    return pick(f_val, f_best), pick(x, x_best), pick(v, v_best), pick(t, t_best), t + 1
+
+
+def _laplace_std(G, A, b, h, s2, key, consistency, n_noise: int = 64):
+    """Approximate pixel-wise posterior std of the adaptive reconstruction, for one ``b``.
+
+    The refined generator ``G`` (weights fixed at the kept iterate) is linearised at ``h``: with
+    ``Sigma = L L^T`` the Laplace covariance of ``h`` (:func:`manifold.optim.laplace_factor`) and
+    ``K = dx/dh`` (through the data-consistency step when it is applied), ``Var x = diag(K Sigma
+    K^T)``. With data consistency the measured data enter ``x`` directly, and their noise with
+    them: ``x`` is affine in ``b``, so ``n -> DC(n; x = 0)`` maps the noise into the image; its
+    variance is added, estimated from ``n_noise`` noise draws (relative error about
+    ``1 / sqrt(2 n_noise)``).
+    """
+    image = (lambda z: _data_consistency(A, b, G(z))) if consistency else G
+    L = optim.laplace_factor(lambda z: real_view(A(G(z)) - b), h, s2)
+    _, jvp = jax.linearize(image, h)
+    KL = jax.lax.map(jvp, L.T, batch_size=2)  # (k, *image_shape): K times the columns of L
+    var = jnp.sum(KL * KL, axis=0)
+    if consistency:
+        measured = b != 0
+        noise = jnp.sqrt(s2) * jax.random.normal(key, (n_noise, *b.shape), real_view(b).dtype)
+        if jnp.iscomplexobj(b):
+            k2 = jax.random.fold_in(key, 1)
+            noise = noise + 1j * jnp.sqrt(s2) * jax.random.normal(k2, noise.shape, noise.dtype)
+        noise = jnp.where(measured, noise, 0.0).astype(b.dtype)
+        zero = jnp.zeros_like(var)
+        x_noise = jax.lax.map(lambda n: _data_consistency(A, n, zero), noise)
+        var = var + jnp.mean(x_noise * x_noise, axis=0)
+    return jnp.sqrt(var)
 
 
 def solve_adaptive(
@@ -231,6 +273,7 @@ def solve_adaptive(
     holdout: float = 0.1,
     data_consistency: bool | None = None,
     refine: Callable[[str, jax.Array], bool] | None = None,
+    uncertainty: bool = False,
     solver: LM | Adam | None = None,
     restarts: int = 8,
     init: str | jax.Array | Callable = "random",
@@ -274,6 +317,12 @@ def solve_adaptive(
         the pytree ``G`` by key path (e.g. ``lambda p, _: "residual" in p``). Default: every floating
         weight except pixel-space tensors (trailing axes the image shape, or a last axis of the
         pixel count: a PCA mean image or basis, whose refinement would be a free pixel-space fit).
+      uncertainty: also return ``.x_std``, an approximate pixel-wise posterior standard
+        deviation: the Laplace approximation ``N(h, (J^T J / s^2 + I)^{-1})`` of the latent of the
+        refined generator (its weights fixed at the kept iterate), pushed through ``G`` and the
+        data-consistency step by linearisation, plus the measured data's own noise where data
+        consistency puts them back. Approximate: it ignores the uncertainty of the refined weights,
+        so off the manifold it is a lower bound. Costs ``k`` JVPs and 64 consistency steps per ``b``.
       solver, restarts, init: the latent solve's options (:func:`solve_latent`).
 
     Returns:
@@ -360,6 +409,7 @@ def solve_adaptive(
         selection=selection,
         steps=steps,
         consistency=bool(data_consistency),
+        uncertainty=bool(uncertainty),
     )
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), sol)
 

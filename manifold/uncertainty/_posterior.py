@@ -155,10 +155,11 @@ def sample_posterior(
     data and ``s^2 / 2`` for complex data (``s = noise_level``, the std per data entry as in
     :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``). Complex data enter through
     their real and imaginary parts. ``k`` is small, so the posterior is sampled exactly (up to
-    Monte Carlo error) by the No-U-Turn sampler (blackjax): each chain runs Stan's window
-    adaptation (step size by dual averaging, diagonal or dense inverse mass matrix) for
-    ``n_warmup`` steps, starting from the Laplace covariance ``(J^T J / sigma^2 + I)^{-1}`` at
-    the chain's start as inverse mass matrix, then draws ``n_samples``. All chains (``vmap``) and all data vectors of a
+    Monte Carlo error) by the No-U-Turn sampler (blackjax): each chain samples in coordinates
+    whitened by the Laplace approximation at its start (``h = h_0 + L z`` with
+    ``L L^T = (J^T J / sigma^2 + I)^{-1}``, so the posterior of ``z`` is close to ``N(0, I)``),
+    runs Stan's window adaptation there (step size by dual averaging, diagonal or dense inverse
+    mass matrix) for ``n_warmup`` steps, then draws ``n_samples``. All chains (``vmap``) and all data vectors of a
     batch (``lax.map``) run in one compiled call.
 
     The chains start at the restarts of :func:`manifold.solve.solve_latent` (MAP fits from
@@ -180,8 +181,8 @@ def sample_posterior(
       key: PRNG key (restarts, warm-up and sampling).
       n_samples: draws per chain after the warm-up (``>= 1``; R-hat and ESS need ``>= 4``).
       n_chains: chains per data vector (``>= 1``), one per restart of the warm-start solve.
-      n_warmup: adaptation steps per chain (``0``: none; step size 0.5 and the Laplace covariance at
-        the start as inverse mass matrix).
+      n_warmup: adaptation steps per chain (``0``: none; step size 0.5 and unit mass in the
+        whitened coordinates, i.e. the Laplace covariance at the start).
       method: ``"nuts"`` (default) or ``"hmc"`` (fixed ``num_integration_steps`` leapfrog steps).
       num_integration_steps: trajectory length of ``"hmc"``.
       dense_mass: adapt a dense inverse mass matrix instead of a diagonal one (helps when the

@@ -7,7 +7,7 @@ import pytest
 from conftest import SIZE, K, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
-from manifold.operators import Denoise, gaussian_noise
+from manifold.operators import Denoise, Inpaint, gaussian_noise
 from manifold.solve import AdaptiveSolution, solve_adaptive, solve_latent
 
 
@@ -138,3 +138,28 @@ def test_latent_stage_matches_solve_latent(G, mri4):
     sol = solve_adaptive(G, mri4, b, noise_level=s, key=key, steps=5, restarts=4)
     latent = solve_latent(G, mri4, b, noise_level=s, key=key, restarts=4, warn=False)
     np.testing.assert_allclose(np.asarray(sol.manifold_x), np.asarray(latent.x), atol=1e-6)
+
+
+def test_error_bars_are_off_by_default_and_equal_the_noise_where_data_are_put_back(G):
+    """Inpainting with data consistency: measured pixels are the data, so their std is the noise level."""
+    mask = jax.random.uniform(jax.random.key(3), (SIZE, SIZE)) < 0.5
+    A = Inpaint(mask)
+    x = G(jax.random.normal(jax.random.key(7), (K,)))
+    b, s = _noisy(A, x, jax.random.key(8))
+    assert solve_adaptive(G, A, b, noise_level=s, key=jax.random.key(9), steps=20, restarts=2).x_std is None
+    sol = solve_adaptive(G, A, b, noise_level=s, key=jax.random.key(9), steps=20, restarts=2, uncertainty=True)
+    std = np.asarray(sol.x_std)
+    assert std.shape == (SIZE, SIZE) and np.all(np.isfinite(std))
+    ratio = np.median(std[np.asarray(mask)]) / s
+    assert 0.85 < ratio < 1.15  # 64 noise draws: relative error about 9 %
+    # unmeasured pixels: only the latent's uncertainty, which 1 % noise on half the pixels pins down
+    assert 0.0 < np.median(std[~np.asarray(mask)]) < s
+
+
+def test_error_bars_for_a_batch(G, mri4):
+    xs = jax.vmap(G)(jax.random.normal(jax.random.key(7), (2, K)))
+    b, s = _noisy(mri4, xs, jax.random.key(8))
+    opts = dict(noise_level=s, key=jax.random.key(9), steps=10, restarts=2, uncertainty=True)
+    batched = solve_adaptive(G, mri4, b, **opts).x_std
+    assert batched.shape == (2, SIZE, SIZE)
+    assert float(jnp.min(batched)) > 0.0

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from conftest import K, rel
 
@@ -97,3 +98,13 @@ def test_unknown_jacobian_kind_is_rejected(problem):
     state = optim.lm_init(r, jnp.zeros(K), jnp.float32(0), steps=2)
     with pytest.raises(ValueError, match="jacobian"):
         _one_iteration(r, state, jacobian="secant")
+
+
+def test_laplace_factor_is_the_square_root_of_the_gauss_newton_covariance():
+    """For a linear residual the Laplace covariance is exact: ``L L^T = (J^T J / s2 + I)^{-1}``."""
+    J = jax.random.normal(jax.random.key(0), (30, 5)) * jnp.array([1.0, 0.1, 0.01, 1e-3, 10.0])
+    b = jax.random.normal(jax.random.key(1), (30,))
+    s2 = 1e-2
+    L = optim.laplace_factor(lambda h: J @ h - b, jnp.zeros(5), s2)
+    expected = np.linalg.inv(np.asarray(J.T @ J, np.float64) / s2 + np.eye(5))
+    np.testing.assert_allclose(np.asarray(L @ L.T), expected, rtol=1e-3, atol=1e-6)

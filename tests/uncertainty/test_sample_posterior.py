@@ -12,6 +12,7 @@ from manifold.eit import EITModel
 from manifold.models import spot_generator
 from manifold.operators import MRI, gaussian_noise, masks
 from manifold.thorax import thorax_mask
+from manifold.solve import solve_adaptive
 from manifold.uncertainty import PosteriorSamples, sample_posterior
 
 from .conftest import lung_like_generator, mlp_generator, noise_std
@@ -217,3 +218,16 @@ def test_more_kept_images_than_draws_and_a_missing_key_are_refused(small):
 def test_result_is_a_pytree():
     leaves = jax.tree_util.tree_leaves(PosteriorSamples(*[jnp.zeros(1)] * 21))
     assert len(leaves) == 21
+
+
+def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibration):
+    """On the manifold the adaptive solve barely moves, so its Laplace std should match NUTS's std."""
+    post, x_true, _ = calibration
+    G = mlp_generator(jax.random.key(0), k=K, size=SIZE)
+    A = MRI(masks.random((SIZE, SIZE), 8, acs=2, key=jax.random.key(1)))
+    s = noise_std(A(x_true))
+    b = gaussian_noise(jax.random.key(11), A(x_true), sigma=s, where=A.mask)[:4]  # the fixture's data
+    sol = solve_adaptive(G, A, b, noise_level=s, key=jax.random.key(13), steps=50, data_consistency=False,
+                         uncertainty=True)
+    ratio = np.median(np.asarray(sol.x_std) / np.asarray(post.x_std[:4]))
+    assert 0.75 < ratio < 1.33, ratio
