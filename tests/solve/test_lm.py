@@ -102,7 +102,7 @@ def test_unknown_jacobian_kind_is_rejected(problem):
 
 def test_laplace_factor_is_the_square_root_of_the_gauss_newton_covariance():
     """For a linear residual the Laplace covariance is exact: ``L L^T = (J^T J / s2 + I)^{-1}``."""
-    J = jax.random.normal(jax.random.key(0), (30, 5)) * jnp.array([1.0, 0.1, 0.01, 1e-3, 10.0])
+    J = jax.random.normal(jax.random.key(0), (30, 5)) * jnp.array([[1.0, 0.1, 0.01, 1e-3, 10.0]])
     b = jax.random.normal(jax.random.key(1), (30,))
     s2 = 1e-2
     L = optim.laplace_factor(lambda h: J @ h - b, jnp.zeros(5), s2)
