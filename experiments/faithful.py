@@ -50,7 +50,7 @@ from manifold.eit import EITModel
 from manifold.metrics import relative_error
 from manifold.models import load_generator
 from manifold.operators import MRI, masks
-from manifold.solve import solve_adaptive, solve_latent, solve_sparse_deviation
+from manifold.solve import data_consistency, solve_adaptive, solve_latent, solve_sparse_deviation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ MEDIUM = {"n_mni": 3, "n_tune": 3, "n_lesion": 2, "n_eit": 2, "tv_grid": (3e-3, 
 def _mri_methods(G, A, b, sigmas, *, lam, lam_tv, restarts, key):
     """Every MRI reconstruction of a batch of k-space ``b`` (noise std per image ``sigmas``)."""
     adaptive = solve_adaptive(G, A, b, lam=lam, restarts=restarts, key=key)
-    latent_dc = jnp.real(adaptive.manifold_x + A.pinv(b - A(adaptive.manifold_x)))
+    latent_dc = data_consistency(A, b, adaptive.manifold_x)
     sparse = jnp.stack(
         [
             # 5 alternations of 40 FISTA steps and 1 LM step: with k = 256 each LM step needs a full

@@ -7,7 +7,8 @@
   or set from the noise level.
 * :func:`solve_adaptive` — image-adaptive: the latent solution, then the generator's weights
   refined on this ``b``, stopped where held-out measurements are fitted best; for images the
-  manifold does not contain.
+  manifold does not contain; :func:`data_consistency` puts the measured data back into any
+  reconstruction (MRI, inpainting).
 * :func:`solve_sequence` — a time series of frames (an EIT breathing recording), each frame
   warm-started from the previous one, one ``lax.scan`` in one compiled call.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
@@ -17,7 +18,7 @@
 """
 
 from manifold.solve._cache import enable_compilation_cache
-from manifold.solve.adaptive import AdaptiveSolution, solve_adaptive
+from manifold.solve.adaptive import AdaptiveSolution, data_consistency, solve_adaptive
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
 from manifold.solve.solvers import LM, Adam
@@ -32,6 +33,7 @@ __all__ = [
     "LearnedMap",
     "SequenceSolution",
     "SparseSolution",
+    "data_consistency",
     "fit_learned_map",
     "solve_adaptive",
     "solve_latent",

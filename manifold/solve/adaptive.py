@@ -48,7 +48,7 @@ from manifold.solve._problem import (
 from manifold.solve.latent import solve_latent
 from manifold.solve.solvers import LM, Adam, _finite, _positive_int
 
-__all__ = ["AdaptiveSolution", "solve_adaptive"]
+__all__ = ["AdaptiveSolution", "data_consistency", "solve_adaptive"]
 
 
 @jax.tree_util.register_dataclass
@@ -219,6 +219,65 @@ def _data_consistency(A, b, x, iterations: int = 30):
         return jnp.real(x + A.pinv(b - A(x))).astype(x.dtype)
 
     return jax.lax.fori_loop(0, iterations, project, x)
+
+
+def data_consistency(A: Any, b: jax.Array, x: jax.Array, *, iterations: int = 30) -> jax.Array:
+    r"""The real image nearest ``x`` that reproduces the measured data: ``argmin ||z - x||`` s.t. ``A z = b``.
+
+    For an operator with an exact pseudo-inverse (``A.exact_pinv``: a masked unitary transform,
+    as MRI and inpainting), ``x + A^+(b - A x)`` puts the measured samples back. Over real images
+    that single step is not enough: a real image's k-space is Hermitian, so a sampled frequency
+    whose mirror was not sampled gets only half its correction from the real part. Alternating
+    the two projections (onto ``{A z = b}`` and onto real images) converges geometrically; 30
+    rounds leave less than ``1e-6`` of the gap for MRI masks. Use it on a latent solution
+    (``data_consistency(A, b, sol.x)``) to keep what the data measured and take from the
+    manifold only what they did not; :func:`solve_adaptive` applies it by default.
+
+    Args:
+      A: a forward map with ``pinv`` and ``exact_pinv = True`` (:class:`~manifold.operators.MRI`,
+        :class:`~manifold.operators.Inpaint`).
+      b: data ``A.out_shape`` or ``(*batch, *A.out_shape)``.
+      x: images ``A.in_shape`` or with the same batch axes as ``b``.
+      iterations: rounds of the alternating projections (``>= 1``).
+
+    Returns:
+      The real images, shaped like ``x``.
+
+    Raises:
+      ValueError: naming the argument: an ``A`` without an exact pseudo-inverse, ``b`` or ``x``
+        not matching ``A`` or each other's batch, ``iterations < 1``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from manifold.operators import MRI, masks
+      >>> A = MRI(masks.random((8, 8), 2, acs=2, key=jax.random.key(0)))
+      >>> x = jax.random.uniform(jax.random.key(1), (8, 8))
+      >>> z = data_consistency(A, A(x), jnp.zeros((8, 8)))
+      >>> bool(jnp.allclose(A(z), A(x), atol=1e-5)), z.dtype
+      (True, dtype('float32'))
+    """
+    if not (getattr(A, "exact_pinv", False) and callable(getattr(A, "pinv", None))):
+        raise ValueError(
+            f"A: data_consistency needs an operator with an exact pseudo-inverse (A.exact_pinv: MRI, Inpaint), "
+            f"got {type(A).__name__}"
+        )
+    iterations = _positive_int(iterations, "iterations")
+    b = A.check_output(b, "b")
+    x = A.check_input(x, "x")
+    batch = x.shape[: x.ndim - len(A.in_shape)]
+    if b.shape[: b.ndim - len(A.out_shape)] != batch:
+        raise ValueError(
+            f"b: expected the batch axes of x {batch} before {A.out_shape}, got shape {b.shape}"
+        )
+    flat_x = x.reshape((-1, *A.in_shape))
+    flat_b = b.reshape((-1, *A.out_shape))
+    z = _consistency_batch(optim.as_pytree(A), flat_b, flat_x, iterations=iterations)
+    return z.reshape(x.shape)
+
+
+@functools.partial(jax.jit, static_argnames=("iterations",))
+def _consistency_batch(A, b, x, *, iterations):
+    return jax.vmap(lambda b_i, x_i: _data_consistency(A, b_i, x_i, iterations))(b, x)
 
 
 def _keep_best(best, f_val, x, v, margin):

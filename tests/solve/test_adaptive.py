@@ -8,7 +8,7 @@ from conftest import SIZE, K, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
 from manifold.operators import Denoise, Inpaint, gaussian_noise
-from manifold.solve import AdaptiveSolution, solve_adaptive, solve_latent
+from manifold.solve import AdaptiveSolution, data_consistency, solve_adaptive, solve_latent
 
 
 def _lesioned(G, key):
@@ -163,3 +163,27 @@ def test_error_bars_for_a_batch(G, mri4):
     batched = solve_adaptive(G, mri4, b, **opts).x_std
     assert batched.shape == (2, SIZE, SIZE)
     assert float(jnp.min(batched)) > 0.0
+
+
+def test_data_consistency_puts_a_batch_of_samples_back_on_real_images(mri4):
+    x = jax.random.uniform(jax.random.key(1), (3, SIZE, SIZE))
+    start = jax.random.uniform(jax.random.key(2), (3, SIZE, SIZE))
+    z = data_consistency(mri4, mri4(x), start)
+    assert z.shape == x.shape and z.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(mri4(z)), np.asarray(mri4(x)), atol=1e-5)
+    # what was not measured stays as it was: z - start lies in the null space of A
+    np.testing.assert_allclose(np.asarray(mri4(z - start)), np.asarray(mri4(x - start)), atol=1e-5)
+    one_step = jnp.real(start + mri4.pinv(mri4(x) - mri4(start)))  # the single complex step is not enough
+    assert float(jnp.max(jnp.abs(mri4(one_step) - mri4(x)))) > 1e-2
+
+
+def test_data_consistency_refuses_bad_input(mri4):
+    x = jnp.zeros((SIZE, SIZE))
+    with pytest.raises(ValueError, match="A: data_consistency needs"):
+        data_consistency(Denoise((SIZE, SIZE)), x, x)
+    with pytest.raises(ValueError, match="iterations"):
+        data_consistency(mri4, mri4(x), x, iterations=0)
+    with pytest.raises(ValueError, match="b: expected the batch axes"):
+        data_consistency(mri4, mri4(jnp.zeros((2, SIZE, SIZE))), x)
+    with pytest.raises(ValueError, match="b:"):
+        data_consistency(mri4, jnp.abs(mri4(x)), x)  # |k-space| is not complex data
