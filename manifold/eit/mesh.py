@@ -127,6 +127,7 @@ def disk_mesh(
     h_electrode: float = 0.02,
     h_max: float = 0.08,
     grading: float = 0.3,
+    electrode_shift: float = 0.0,
 ) -> EITMesh:
     """Mesh of the unit disk (radius 1, centred at the origin of the [-1, 1]² image square).
 
@@ -137,6 +138,9 @@ def disk_mesh(
       h_electrode: node spacing on the electrodes.
       h_max: largest node spacing, reached far from the electrodes.
       grading: growth of the node spacing per unit distance from the nearest electrode.
+      electrode_shift: a common shift of all electrodes along the boundary, counter-clockwise,
+        in degrees of a full turn of the perimeter (arc length ``electrode_shift · P / 360``; on
+        the disk, the angle). For simulating a misplaced electrode belt.
 
     Returns:
       The :class:`EITMesh` (``outline="disk"``).
@@ -145,7 +149,14 @@ def disk_mesh(
       ValueError: when the electrodes do not fit on the boundary or the sizes are invalid.
     """
     return _star_mesh(
-        lambda theta: np.ones_like(theta), n_electrodes, electrode_width, h_electrode, h_max, grading, "disk"
+        lambda theta: np.ones_like(theta),
+        n_electrodes,
+        electrode_width,
+        h_electrode,
+        h_max,
+        grading,
+        "disk",
+        electrode_shift,
     )
 
 
@@ -156,6 +167,7 @@ def thorax_mesh(
     h_electrode: float = 0.02,
     h_max: float = 0.08,
     grading: float = 0.3,
+    electrode_shift: float = 0.0,
 ) -> EITMesh:
     """Mesh of the thorax outline of :mod:`manifold.thorax` (same arguments as :func:`disk_mesh`)."""
     return _star_mesh(
@@ -166,6 +178,7 @@ def thorax_mesh(
         h_max,
         grading,
         "thorax",
+        electrode_shift,
     )
 
 
@@ -192,6 +205,7 @@ def _star_mesh(
     h_max: float,
     grading: float,
     outline: str,
+    electrode_shift: float = 0.0,
 ) -> EITMesh:
     if not isinstance(n_electrodes, (int, np.integer)) or n_electrodes < 2:
         raise ValueError(f"n_electrodes: expected an integer >= 2, got {n_electrodes!r}")
@@ -201,12 +215,17 @@ def _star_mesh(
     grading = _check_positive("grading", grading)
     if h_max < h_el:
         raise ValueError(f"h_max: expected >= h_electrode = {h_el}, got {h_max}")
+    if isinstance(electrode_shift, bool) or not isinstance(electrode_shift, (int, float, np.integer, np.floating)):
+        raise TypeError(f"electrode_shift: expected a number of degrees, got {electrode_shift!r}")
+    if not np.isfinite(electrode_shift):
+        raise ValueError(f"electrode_shift: expected a finite number of degrees, got {electrode_shift!r}")
 
     # arc-length parametrisation of the boundary, starting at θ = π/2
     theta_f = np.pi / 2 + np.linspace(0.0, 2.0 * np.pi, 8193)
     curve_f = radius(theta_f)[:, None] * np.stack([np.cos(theta_f), np.sin(theta_f)], axis=1)
     s_f = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve_f, axis=0), axis=1))])
     perimeter = s_f[-1]
+    shift = float(electrode_shift) / 360.0 * perimeter
     spacing = perimeter / n_electrodes
     gap = spacing - width
     if gap < 2 * h_el:
@@ -234,10 +253,12 @@ def _star_mesh(
         n_gap = max(1, round(cum[-1]))
         s_gap = np.interp(np.arange(1, n_gap) * cum[-1] / n_gap, cum, t)
         boundary_s.extend(start + width + s_gap)
-    boundary = point_at(np.asarray(boundary_s))
+    boundary = point_at(np.asarray(boundary_s) + shift)
 
     # mesh size as a function of position: distance to densely sampled electrode arcs
-    arcs = point_at(np.concatenate([l * spacing + width * np.linspace(-0.5, 0.5, 9) for l in range(n_electrodes)]))
+    arcs = point_at(
+        shift + np.concatenate([l * spacing + width * np.linspace(-0.5, 0.5, 9) for l in range(n_electrodes)])
+    )
     tree = cKDTree(arcs)
 
     def size(points):

@@ -27,6 +27,7 @@ import numpy as np
 from manifold.eit.fem import FEM, _JitPair
 from manifold.eit.image_map import ImageMeshMap
 from manifold.eit.mesh import EITMesh, disk_mesh, thorax_mesh
+from manifold.eit.nuisance import NUISANCE_PRIOR_STD, EITNuisanceMap, NuisanceFEM
 from manifold.eit.protocol import Protocol
 from manifold.operators import ForwardMap, LinearOperator, check_array
 
@@ -312,6 +313,88 @@ class EITModel:
           An :class:`EITAbsoluteMap`.
         """
         return EITAbsoluteMap(self, _check_floor(floor))
+
+    def nuisance_map(
+        self,
+        *,
+        estimate: tuple[str, ...] = ("contact_impedance", "electrode_shift", "scale"),
+        prior_std: dict | None = None,
+        absolute: bool = False,
+        sigma_ref: jax.Array | None = None,
+        floor: float = 0.05,
+        max_shift: float = 5.0,
+    ) -> EITNuisanceMap:
+        r"""The nonlinear map of change images at nuisance parameters ``θ``, as a :class:`ForwardMap`.
+
+        ``D(δ, θ) = F_θ(σ(δ)) - F_θ(σ_ref)`` (or ``F_θ(σ(δ))`` when ``absolute``), where ``F_θ``
+        is the CEM forward with contact impedances ``z_l = z^0_l e^{θ_l}``, all electrodes moved
+        along the boundary by ``θ_L`` degrees, and the body stretched by
+        ``(e^{θ_{L+1}}, e^{θ_{L+2}})`` in width and depth (:mod:`manifold.eit.nuisance`: the
+        formulation, its exactness and limits). At ``θ = 0`` it equals :meth:`difference_map`
+        (:meth:`absolute_map`). :func:`manifold.solve.solve_latent_nuisance` fits ``θ`` jointly
+        with the latent code.
+
+        Args:
+          estimate: the parameter groups to estimate, a subset of ``"contact_impedance"``
+            (``L`` values), ``"electrode_shift"`` and ``"scale"`` (``s_x``, ``s_y``); the others are
+            held at the map's ``theta`` (prior std 0).
+          prior_std: per-group Gaussian prior standard deviations of ``θ`` overriding
+            :data:`~manifold.eit.nuisance.NUISANCE_PRIOR_STD` (log impedance 0.5, shift 2
+            degrees, log scale 0.05).
+          absolute: absolute instead of difference data.
+          sigma_ref: reference conductivity of difference data (default homogeneous).
+          floor: relative conductivity floor of :meth:`conductivity`.
+          max_shift: the largest electrode shift in degrees (the FEM covers the boundary edges
+            within it; the shift is clipped to it).
+
+        Returns:
+          An :class:`EITNuisanceMap` at ``θ = 0`` (``.with_nuisance(theta)`` moves it).
+
+        Raises:
+          ValueError: naming the argument: point-electrode models (``model``), an unknown group
+            in ``estimate`` or ``prior_std``, a negative or non-finite prior std, a bad
+            ``sigma_ref``, ``floor`` or ``max_shift``.
+        """
+        if self.fem.model != "cem":
+            raise ValueError("model: nuisance parameters need the complete electrode model (model='cem')")
+        groups = tuple(NUISANCE_PRIOR_STD)
+        if isinstance(estimate, str):
+            estimate = (estimate,)
+        bad = [g for g in estimate if g not in groups]
+        if bad:
+            raise ValueError(f"estimate: unknown nuisance groups {bad}; expected a subset of {groups}")
+        std = dict(NUISANCE_PRIOR_STD)
+        for name, value in (prior_std or {}).items():
+            if name not in groups:
+                raise ValueError(f"prior_std: unknown nuisance group {name!r}; expected one of {groups}")
+            if isinstance(value, bool) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"prior_std: expected a finite std >= 0 for {name!r}, got {value!r}")
+            std[name] = float(value)
+        L = self.mesh.n_electrodes
+        per_entry = np.concatenate(
+            [
+                np.full(L, std["contact_impedance"] if "contact_impedance" in estimate else 0.0),
+                [std["electrode_shift"] if "electrode_shift" in estimate else 0.0],
+                np.full(2, std["scale"] if "scale" in estimate else 0.0),
+            ]
+        )
+        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, float, np.integer, np.floating)):
+            raise ValueError(f"max_shift: expected a positive number of degrees, got {max_shift!r}")
+        key = float(max_shift)
+        cache = self.__dict__.setdefault("_nuisance_fems", {})
+        if key not in cache:
+            cache[key] = NuisanceFEM(self.fem, max_shift=key)
+        floor = _check_floor(floor)
+        if absolute:
+            ref = None
+        else:
+            ref = self.reference() if sigma_ref is None else sigma_ref
+            ref = self.check_conductivity(ref, "sigma_ref")
+            if ref.ndim != 2:
+                raise ValueError(f"sigma_ref: expected one image of shape {self.image_shape}, got {ref.shape}")
+            ref = ref.astype(jnp.float32)
+        theta = jnp.zeros((L + 3,), jnp.float32)
+        return EITNuisanceMap(self, cache[key], theta, ref, floor, bool(absolute), per_entry)
 
     @staticmethod
     def add_noise(key: jax.Array, v: jax.Array, *, snr_db: float) -> jax.Array:

@@ -9,6 +9,8 @@
   refined on this ``b``, stopped where held-out measurements are fitted best; for images the
   manifold does not contain; :func:`data_consistency` puts the measured data back into any
   reconstruction (MRI, inpainting).
+* :func:`solve_latent_nuisance` — the latent solve with the forward model's nuisance parameters
+  (EIT contact impedances, electrode shift, chest scale) fitted jointly under a Gaussian prior.
 * :func:`solve_sequence` — a time series of frames (an EIT breathing recording), each frame
   warm-started from the previous one, one ``lax.scan`` in one compiled call.
 * :func:`solve_sparse_deviation` — ``x = G(h) + v`` with ``v`` sparse, keeps small findings
@@ -21,6 +23,7 @@ from manifold.solve._cache import enable_compilation_cache
 from manifold.solve.adaptive import AdaptiveSolution, data_consistency, solve_adaptive
 from manifold.solve.latent import LatentSolution, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
+from manifold.solve.nuisance import NuisanceSolution, solve_latent_nuisance
 from manifold.solve.solvers import LM, Adam
 from manifold.solve.sequence import SequenceSolution, solve_sequence
 from manifold.solve.sparse import SparseSolution, solve_sparse_deviation
@@ -31,12 +34,14 @@ __all__ = [
     "AdaptiveSolution",
     "LatentSolution",
     "LearnedMap",
+    "NuisanceSolution",
     "SequenceSolution",
     "SparseSolution",
     "data_consistency",
     "fit_learned_map",
     "solve_adaptive",
     "solve_latent",
+    "solve_latent_nuisance",
     "solve_sequence",
     "solve_sparse_deviation",
 ]
