@@ -9,6 +9,7 @@ when only the weights change) and differentiated with ``jacfwd`` / ``jvp``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -63,13 +64,22 @@ class Generator:
         return cls(apply, children[0], latent_dim=latent_dim, image_shape=image_shape, encode=encode, name=name)
 
     def __call__(self, h: jax.Array) -> jax.Array:
-        """``G(h)`` for ``h`` of shape ``(k,)`` (one image) or ``(batch, k)`` (a batch)."""
+        """``G(h)`` for ``h`` of shape ``(k,)`` (one image) or ``(batch, k)`` (a batch).
+
+        Called eagerly (outside ``jit``, ``grad`` or ``vmap``), the network runs as one compiled
+        program, cached per ``apply`` (and on disk with the persistent compilation cache), instead
+        of op by op: op-by-op dispatch compiles every layer's primitives separately, about a
+        hundred small compilations for a convolutional decoder in every new process. Inside a
+        transformation ``apply`` is traced as it is.
+        """
         h = jnp.asarray(h)
         if h.ndim not in (1, 2) or h.shape[-1] != self.latent_dim:
             raise ValueError(f"h: expected shape ({self.latent_dim},) or (batch, {self.latent_dim}), got {h.shape}")
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((self.params, h)))
+        apply = self.apply if traced else _compiled(self.apply)
         if h.ndim == 1:
-            return self.apply(self.params, h[None])[0]
-        return self.apply(self.params, h)
+            return apply(self.params, h[None])[0]
+        return apply(self.params, h)
 
     @property
     def has_encoder(self) -> bool:
@@ -89,6 +99,19 @@ class Generator:
 
     def __repr__(self) -> str:
         return f"Generator(name={self.name!r}, latent_dim={self.latent_dim}, image_shape={self.image_shape})"
+
+
+def _compiled(apply: Callable) -> Callable:
+    """``jax.jit(apply)``, one per ``apply`` (``apply`` itself when it cannot be a cache key)."""
+    try:
+        return _jit_cache(apply)
+    except TypeError:  # an unhashable callable
+        return apply
+
+
+@functools.lru_cache(maxsize=64)
+def _jit_cache(apply: Callable) -> Callable:
+    return jax.jit(apply)
 
 
 def latent_dim_of(G: Callable, latent_dim: int | None = None, h: Any = None) -> int:

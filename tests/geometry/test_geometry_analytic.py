@@ -32,7 +32,9 @@ def test_generators_batch_and_shapes():
     h = jax.random.normal(key, (3, 4))
     G = ignored_latents_generator(key, used=2, latent_dim=4, image_shape=(5, 6))
     assert G(h).shape == (3, 5, 6)
-    np.testing.assert_allclose(G(h)[1], G(h[1]), rtol=1e-6)
+    # G runs compiled, so a batch of 3 and a batch of 1 may round differently: equal to float32 precision
+    scale = float(jnp.max(jnp.abs(G(h))))
+    np.testing.assert_allclose(G(h)[1], G(h[1]), rtol=1e-6, atol=1e-6 * scale)
     # The ignored entries do not change the image.
     np.testing.assert_allclose(G(h.at[:, 2:].set(7.0)), G(h), rtol=1e-6)
     assert circle_generator(2.0)(jnp.array([[0.0], [np.pi / 2]])).shape == (2, 2)
