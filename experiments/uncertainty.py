@@ -165,18 +165,7 @@ def main() -> None:
         A = MRI(masks.random(shape, accel, acs=cfg.acs, key=next(keys)))
         x_prior = G(jax.random.normal(next(keys), (cfg.n_calibration, G.latent_dim)))
         name = f"MRI {accel:g}x ({cfg.mri_generator}, k={G.latent_dim}, {shape[0]}x{shape[1]})"
-        _, cal = run_case(G, A, x_prior, next(keys), cfg, cfg.noise_percent, everywhere)
-        k_held = next(keys)
-        post, held = run_case(G, A, mni, k_held, cfg, cfg.noise_percent, everywhere)
-        sol, adaptive = adaptive_case(G, A, mni, k_held, cfg.noise_percent, everywhere)
-        results[name] = {
-            "calibration (prior draws)": cal,
-            "held-out (MNI test slices)": held,
-            "held-out, solve_adaptive (Laplace, approximate)": adaptive,
-        }
-        shown[name] = (mni[0], post.x_mean[0], post.x_std[0], cal["coverage"], held, sol.x[0], sol.x_std[0], adaptive)
-        print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
-        report(held, adaptive)
+        results[name], shown[name] = case(G, A, x_prior, (mni, "MNI test slices"), keys, cfg, everywhere, name)
 
     Ge = load_generator("eit-vae")
     A = EITModel(16, image_size=cfg.eit_size).difference_map()
@@ -184,18 +173,7 @@ def main() -> None:
     x_prior = Ge(jax.random.normal(next(keys), (cfg.n_calibration_eit, Ge.latent_dim)))
     phantoms, _ = lung_phantoms(cfg.n_heldout, size=cfg.eit_size, key=next(keys))
     name = f"EIT (eit-vae, k={Ge.latent_dim}, {cfg.eit_size}x{cfg.eit_size}, nonlinear FEM)"
-    _, cal = run_case(Ge, A, x_prior, next(keys), cfg, cfg.noise_percent, thorax)
-    k_held = next(keys)
-    post, held = run_case(Ge, A, phantoms, k_held, cfg, cfg.noise_percent, thorax)
-    sol, adaptive = adaptive_case(Ge, A, phantoms, k_held, cfg.noise_percent, thorax)
-    results[name] = {
-        "calibration (prior draws)": cal,
-        "held-out (lung phantoms)": held,
-        "held-out, solve_adaptive (Laplace, approximate)": adaptive,
-    }
-    shown[name] = (phantoms[0], post.x_mean[0], post.x_std[0], cal["coverage"], held, sol.x[0], sol.x_std[0], adaptive)
-    print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
-    report(held, adaptive)
+    results[name], shown[name] = case(Ge, A, x_prior, (phantoms, "lung phantoms"), keys, cfg, thorax, name)
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,10 +182,27 @@ def main() -> None:
     print(f"wrote {out / 'uncertainty.png'} and {out / 'uncertainty.json'}")
 
 
-def report(held, adaptive) -> None:
+def case(G, A, x_prior, held_out, keys, cfg: UncertaintyConfig, region: np.ndarray, name: str):
+    """Calibration on prior draws, then NUTS and the adaptive error bars on the held-out images.
+
+    Returns ``(numbers, shown)``: the JSON entry of the case and what the figure shows of it.
+    """
+    images, label = held_out
+    _, cal = run_case(G, A, x_prior, next(keys), cfg, cfg.noise_percent, region)
+    k_held = next(keys)
+    post, held = run_case(G, A, images, k_held, cfg, cfg.noise_percent, region)
+    sol, adaptive = adaptive_case(G, A, images, k_held, cfg.noise_percent, region)
+    print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
     pick = ("corr_std_vs_abs_error_pixels", "corr_mean_std_vs_rms_error_images")
     print("  held-out, NUTS:", {k: round(held[k], 3) for k in pick}, flush=True)
     print("  held-out, adaptive:", {k: round(adaptive[k], 3) for k in (*pick, "coverage_0.90_gaussian")}, flush=True)
+    numbers = {
+        "calibration (prior draws)": cal,
+        f"held-out ({label})": held,
+        "held-out, solve_adaptive (Laplace, approximate)": adaptive,
+    }
+    shown = (images[0], post.x_mean[0], post.x_std[0], cal["coverage"], held, sol.x[0], sol.x_std[0], adaptive)
+    return numbers, shown
 
 
 def figure(shown, path: Path) -> None:
