@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit._schur import SchurSolver, cho_solve, cholesky
+from manifold.eit._schur import SchurSolver, sparse_spd_solve
 from manifold.eit.mesh import EITMesh
 from manifold.eit.protocol import Protocol
 from manifold.operators import apply_batched
@@ -269,22 +269,8 @@ class FEM:
         triangular solves instead of the derivative of a Cholesky factorisation. This is what
         makes Jacobians of the forward map in a handful of latent directions cheap.
         """
-        data = self._data(sigma, fixed=True)
-        if self.solver == "dense":
-            chol = cholesky(self._dense(jax.lax.stop_gradient(data)))  # one LAPACK call per matrix, even under vmap
-
-            def apply(_, b):
-                return cho_solve(chol, b)
-        else:
-            factors = self._schur.factor(jax.lax.stop_gradient(data))
-
-            def apply(_, b):
-                return self._schur.apply(factors, b)
-
-        def matvec(x):
-            return self._matvec(data, x)
-
-        return jax.lax.custom_linear_solve(matvec, rhs, apply, symmetric=True)
+        schur = self._schur if self.solver == "schur" else None
+        return sparse_spd_solve(self._data(sigma, fixed=True), rhs, self._all_rows, self._all_cols, self.size, schur)
 
     def _readout_solve(self, sigma: jax.Array, currents: np.ndarray) -> jax.Array:
         """Electrode potentials ``(k, L)`` for electrode currents ``(k, L)``."""

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit._schur import SchurSolver, cho_solve, cholesky
+from manifold.eit._schur import SchurSolver, sparse_spd_solve
 from manifold.eit.fem import FEM, _as_float
 from manifold.eit.mesh import EITMesh
 from manifold.operators import ForwardMap
@@ -220,23 +220,8 @@ class NuisanceFEM:
 
     def _solve(self, data: jax.Array, rhs: jax.Array) -> jax.Array:
         """``A^{-1} rhs`` for the matrix of entry values ``data``, differentiated implicitly."""
-        rows, cols = self._all_rows, self._all_cols
-        if self.solver == "dense":
-            dense = jnp.zeros((self.size, self.size), data.dtype).at[rows, cols].add(jax.lax.stop_gradient(data))
-            chol = cholesky(dense)
-
-            def apply(_, b):
-                return cho_solve(chol, b)
-        else:
-            factors = self._schur.factor(jax.lax.stop_gradient(data))
-
-            def apply(_, b):
-                return self._schur.apply(factors, b)
-
-        def matvec(x):
-            return jnp.zeros_like(x).at[rows].add(data[:, None] * x[cols])
-
-        return jax.lax.custom_linear_solve(matvec, rhs, apply, symmetric=True)
+        schur = self._schur if self.solver == "schur" else None
+        return sparse_spd_solve(data, rhs, self._all_rows, self._all_cols, self.size, schur)
 
     # -- the forward map ----------------------------------------------------------------------
     def _rhs(self, dtype) -> jax.Array:
