@@ -7,7 +7,8 @@ Runs the same small script in fresh Python processes: once with the compilation 
 (``MANIFOLD_JAX_CACHE=0``), once with an empty cache folder (it compiles and fills the cache), then
 ``--runs`` times with the filled cache. Each child reports the seconds from its start (before
 ``import jax``) to the imports done, to the problem built and to the first ``solve_latent`` result
-(``block_until_ready``). Target: the warm process reaches its first result in <= 3 s.
+(``block_until_ready``), and the seconds of the same solve run again in that process (the solve's
+own compute, which no cache removes). Target: the warm process reaches its first result in <= 3 s.
 """
 
 from __future__ import annotations
@@ -49,13 +50,16 @@ CHILD = textwrap.dedent(
     sol = solve_latent(G, A, b, key=jax.random.key(3))
     jax.block_until_ready(sol.x)
     t_solve = time.perf_counter() - t0
-    print(f"{t_import:.3f} {t_problem:.3f} {t_solve:.3f} {float(sol.residual):.3e}")
+    t1 = time.perf_counter()
+    jax.block_until_ready(solve_latent(G, A, b, key=jax.random.key(3)).x)
+    t_again = time.perf_counter() - t1
+    print(f"{t_import:.3f} {t_problem:.3f} {t_solve:.3f} {float(sol.residual):.3e} {t_again:.3f}")
     """
 )
 
 
-def child(problem: str, cache: str) -> tuple[float, float, float, float]:
-    """``(import, problem built, first result, residual)``: seconds since the child's start."""
+def child(problem: str, cache: str) -> tuple[float, ...]:
+    """``(import, problem built, first result, residual, second solve)``: seconds (the first three since the child's start)."""
     env = dict(os.environ, MANIFOLD_JAX_CACHE=cache)
     out = subprocess.run(
         [sys.executable, "-c", CHILD, problem], env=env, capture_output=True, text=True, timeout=900, check=True
@@ -77,14 +81,24 @@ def main(argv=None):
         rows["warm cache"] = [child(args.problem, folder) for _ in range(args.runs)]
         entries = len(os.listdir(folder))
     print(f"problem: {args.problem}, default solve_latent(G, A, b, key=...); cache entries written: {entries}")
-    print(f"{'process':<24}{'imports s':>11}{'problem s':>11}{'first result s':>16}{'residual':>11}")
+    print(
+        f"{'process':<24}{'imports s':>11}{'problem s':>11}{'first result s':>16}{'residual':>11}{'solve again s':>15}"
+    )
     for name, runs in rows.items():
-        med = [statistics.median(r[i] for r in runs) for i in range(4)]
-        print(f"{name:<24}{med[0]:>11.2f}{med[1]:>11.2f}{med[2]:>16.2f}{med[3]:>11.1e}")
+        med = [statistics.median(r[i] for r in runs) for i in range(5)]
+        print(f"{name:<24}{med[0]:>11.2f}{med[1]:>11.2f}{med[2]:>16.2f}{med[3]:>11.1e}{med[4]:>15.2f}")
     guard.check("before the report")
     warm = statistics.median(r[2] for r in rows["warm cache"])
+    compute = statistics.median(r[4] for r in rows["warm cache"])
     cold = rows["no cache"][0][2]
-    print(guard.ratio(f"warm process to first result: {warm:.2f} s (target <= 3 s); {cold / warm:.1f}x faster than no cache"))
+    print(
+        guard.ratio(
+            f"warm process to first result: {warm:.2f} s (target <= 3 s); {cold / warm:.1f}x faster than no cache"
+        )
+    )
+    print(
+        f"of which the solve's own compute (the same solve again, in process): {compute:.2f} s; start-up {warm - compute:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
     python experiments/uncertainty.py            # 20 calibration problems per case, 8 held-out images
     python experiments/uncertainty.py --quick    # 2 problems per case, 2 short chains: a smoke run, not calibration
+    python experiments/uncertainty.py --only eit-calibration   # the EIT calibration table alone (about 70 min)
+    python experiments/uncertainty.py --only mri-calibration --accels 8   # MRI 8x calibration alone (about 20 min)
 
 Cases: MRI 4x and 8x (random phase-encoding lines, 4 calibration lines) on the shipped 64x64
 ``mri-gan`` (k = 16; the shipped 128x128 ``mri-vae`` has k = 256, and NUTS through its decoder
@@ -58,13 +60,26 @@ class UncertaintyConfig:
     n_chains: int = 4
     n_samples: int = 1000
     n_warmup: int = 500
+    eit_samples: int = 500  # EIT draws cost about 9 ms of FEM per gradient; 4 x 500 keeps R-hat below 1.01
+    eit_warmup: int = 300
+    chunk: int = 4  # calibration problems per sampler call; each chunk's numbers are saved, a rerun resumes
     keep_images: int = 250
     eit_size: int = 128
     seed: int = 0
     out: str = "out"
 
 
-QUICK = dict(n_calibration=2, n_calibration_eit=1, n_heldout=3, n_chains=2, n_samples=60, n_warmup=60, keep_images=30)
+QUICK = dict(
+    n_calibration=2,
+    n_calibration_eit=1,
+    n_heldout=3,
+    n_chains=2,
+    n_samples=60,
+    n_warmup=60,
+    eit_samples=60,
+    eit_warmup=60,
+    keep_images=30,
+)
 
 
 def noisy(key, y, percent):
@@ -115,6 +130,65 @@ def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: 
     return post, numbers
 
 
+def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, path: Path):
+    """:func:`run_case` on ``x_prior`` in chunks of ``cfg.chunk`` problems, pooled; resumable.
+
+    Each chunk's numbers are appended to the JSON file ``path`` as soon as they exist; a rerun with
+    the same configuration skips the chunks found there. Coverage is pooled over all pixels of all
+    problems, R-hat is the maximum and ESS the minimum over problems and latents.
+    """
+    n = x_prior.shape[0]
+    starts = range(0, n, cfg.chunk)
+    stamp = {"config": dataclasses.asdict(cfg), "problems": n}
+    done = json.loads(path.read_text()) if path.exists() else {}
+    if done.get("stamp") != stamp:
+        done = {"stamp": stamp, "chunks": {}}
+    for i, start in enumerate(starts):
+        if str(start) in done["chunks"]:
+            continue
+        _, numbers = run_case(
+            G, A, x_prior[start : start + cfg.chunk], jax.random.fold_in(key, i), cfg, cfg.noise_percent, region
+        )
+        done["chunks"][str(start)] = numbers
+        print(
+            f"  calibration problems {start}..{start + numbers['images'] - 1}:",
+            json.dumps(
+                {
+                    "0.90": numbers["coverage"]["0.90"],
+                    "0.50": numbers["coverage"]["0.50"],
+                    "rhat_max": numbers["rhat_max"],
+                    "seconds": round(numbers["seconds (incl. compile)"]),
+                }
+            ),
+            flush=True,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done, indent=1))
+        tmp.replace(path)
+    chunks = [done["chunks"][str(s)] for s in starts]
+    images = np.array([c["images"] for c in chunks])
+    return {
+        "images": int(images.sum()),
+        "noise_level (per chunk)": [c["noise_level"] for c in chunks],
+        "seconds (incl. compile)": sum(c["seconds (incl. compile)"] for c in chunks),
+        "coverage": {
+            lvl: float(np.average([c["coverage"][lvl] for c in chunks], weights=images))
+            for lvl in chunks[0]["coverage"]
+        },
+        "coverage_0.90 per problem chunk": [c["coverage"]["0.90"] for c in chunks],
+        "rhat_max": max(c["rhat_max"] for c in chunks),
+        "ess_min": min(c["ess_min"] for c in chunks),
+        "divergences": sum(c["divergences"] for c in chunks),
+        "rhat_warnings": sum(c["rhat_warnings"] for c in chunks),
+    }
+
+
+def calibration_file(cfg: UncertaintyConfig, name: str) -> Path:
+    """``out/calibration_<case>.json``, e.g. ``calibration_mri_8x.json`` for ``"MRI 8x (...)"``."""
+    return Path(cfg.out) / f"calibration_{name.split(' (')[0].replace(' ', '_').lower()}.json"
+
+
 def error_numbers(x, std, x_true, region):
     """Correlations of the std with the error (pixels, and per-image means) inside ``region``."""
     inside = jnp.asarray(region)
@@ -151,9 +225,17 @@ def adaptive_case(G, A, x_true, key, percent: float, region: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 problems per case, 2 chains of 60 draws (a smoke run)")
+    parser.add_argument(
+        "--only",
+        choices=("all", "mri", "eit", "mri-calibration", "eit-calibration"),
+        default="all",
+        help="run one modality; '*-calibration' runs its prior-draw calibration alone",
+    )
+    parser.add_argument("--accels", type=float, nargs="+", default=None, help="MRI accelerations to run (of 4 8)")
     parser.add_argument("--out", default="out")
     args = parser.parse_args()
     cfg = UncertaintyConfig(out=args.out, **(QUICK if args.quick else {}))
+    out = Path(cfg.out)
     keys = iter(jax.random.split(jax.random.key(cfg.seed), 16))
     results, shown = {"config": dataclasses.asdict(cfg)}, {}
 
@@ -164,32 +246,48 @@ def main() -> None:
     for accel in cfg.accels:
         A = MRI(masks.random(shape, accel, acs=cfg.acs, key=next(keys)))
         x_prior = G(jax.random.normal(next(keys), (cfg.n_calibration, G.latent_dim)))
+        case_keys = next(keys), next(keys)  # drawn in every mode, so --only gives the full run's numbers
+        if args.only not in ("all", "mri", "mri-calibration") or accel not in (args.accels or cfg.accels):
+            continue
         name = f"MRI {accel:g}x ({cfg.mri_generator}, k={G.latent_dim}, {shape[0]}x{shape[1]})"
-        results[name], shown[name] = case(G, A, x_prior, (mni, "MNI test slices"), keys, cfg, everywhere, name)
+        if args.only == "mri-calibration":
+            cal = calibrate(G, A, x_prior, case_keys[0], cfg, everywhere, calibration_file(cfg, name))
+            print(name, json.dumps(cal, indent=1), flush=True)
+            continue
+        results[name], shown[name] = case(G, A, x_prior, (mni, "MNI test slices"), case_keys, cfg, everywhere, name)
 
-    Ge = load_generator("eit-vae")
-    A = EITModel(16, image_size=cfg.eit_size).difference_map()
-    thorax = thorax_mask(cfg.eit_size)
-    x_prior = Ge(jax.random.normal(next(keys), (cfg.n_calibration_eit, Ge.latent_dim)))
-    phantoms, _ = lung_phantoms(cfg.n_heldout, size=cfg.eit_size, key=next(keys))
-    name = f"EIT (eit-vae, k={Ge.latent_dim}, {cfg.eit_size}x{cfg.eit_size}, nonlinear FEM)"
-    results[name], shown[name] = case(Ge, A, x_prior, (phantoms, "lung phantoms"), keys, cfg, thorax, name)
+    if args.only == "mri-calibration":
+        return
+    if args.only != "mri":
+        Ge = load_generator("eit-vae")
+        A = EITModel(16, image_size=cfg.eit_size).difference_map()
+        thorax = thorax_mask(cfg.eit_size)
+        x_prior = Ge(jax.random.normal(next(keys), (cfg.n_calibration_eit, Ge.latent_dim)))
+        phantoms, _ = lung_phantoms(cfg.n_heldout, size=cfg.eit_size, key=next(keys))
+        case_keys = next(keys), next(keys)
+        name = f"EIT (eit-vae, k={Ge.latent_dim}, {cfg.eit_size}x{cfg.eit_size}, nonlinear FEM)"
+        cfg_eit = dataclasses.replace(cfg, n_samples=cfg.eit_samples, n_warmup=cfg.eit_warmup)
+        if args.only == "eit-calibration":
+            cal = calibrate(Ge, A, x_prior, case_keys[0], cfg_eit, thorax, calibration_file(cfg, name))
+            print(name, json.dumps(cal, indent=1), flush=True)
+            return
+        results[name], shown[name] = case(Ge, A, x_prior, (phantoms, "lung phantoms"), case_keys, cfg_eit, thorax, name)
 
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "uncertainty.json").write_text(json.dumps(results, indent=2))
-    figure(shown, out / "uncertainty.png")
-    print(f"wrote {out / 'uncertainty.png'} and {out / 'uncertainty.json'}")
+    suffix = "" if args.only == "all" else f"_{args.only}"
+    (out / f"uncertainty{suffix}.json").write_text(json.dumps(results, indent=2))
+    figure(shown, out / f"uncertainty{suffix}.png")
+    print(f"wrote {out / f'uncertainty{suffix}.png'} and {out / f'uncertainty{suffix}.json'}")
 
 
-def case(G, A, x_prior, held_out, keys, cfg: UncertaintyConfig, region: np.ndarray, name: str):
+def case(G, A, x_prior, held_out, case_keys, cfg: UncertaintyConfig, region: np.ndarray, name: str):
     """Calibration on prior draws, then NUTS and the adaptive error bars on the held-out images.
 
     Returns ``(numbers, shown)``: the JSON entry of the case and what the figure shows of it.
     """
     images, label = held_out
-    _, cal = run_case(G, A, x_prior, next(keys), cfg, cfg.noise_percent, region)
-    k_held = next(keys)
+    k_cal, k_held = case_keys
+    cal = calibrate(G, A, x_prior, k_cal, cfg, region, calibration_file(cfg, name))
     post, held = run_case(G, A, images, k_held, cfg, cfg.noise_percent, region)
     sol, adaptive = adaptive_case(G, A, images, k_held, cfg.noise_percent, region)
     print(name, json.dumps({"calibration": cal["coverage"], "rhat_max": cal["rhat_max"]}), flush=True)
@@ -244,8 +342,14 @@ def figure(shown, path: Path) -> None:
         ax[r, 5].title.set_fontsize(8)
         for c, (img, title) in enumerate(
             [
-                (std_ad, f"adaptive: Laplace std (approx.)\nr(pixels) = {adaptive['corr_std_vs_abs_error_pixels']:.2f}"),
-                (jnp.abs(x_ad - truth), f"adaptive: |x - truth|\n90 % coverage {adaptive['coverage_0.90_gaussian']:.2f}"),
+                (
+                    std_ad,
+                    f"adaptive: Laplace std (approx.)\nr(pixels) = {adaptive['corr_std_vs_abs_error_pixels']:.2f}",
+                ),
+                (
+                    jnp.abs(x_ad - truth),
+                    f"adaptive: |x - truth|\n90 % coverage {adaptive['coverage_0.90_gaussian']:.2f}",
+                ),
             ],
             start=6,
         ):
