@@ -139,7 +139,7 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
     """
     n = x_prior.shape[0]
     starts = range(0, n, cfg.chunk)
-    stamp = {"config": dataclasses.asdict(cfg), "problems": n}
+    stamp = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "problems": n}))  # as read back (lists)
     done = json.loads(path.read_text()) if path.exists() else {}
     if done.get("stamp") != stamp:
         done = {"stamp": stamp, "chunks": {}}
