@@ -1,13 +1,43 @@
 """(h) CT on the lung manifold: sparse-view and limited-angle parallel-beam CT.
 
-    python experiments/lecture/h_ct.py --quick     # 1 test phantom, one TV weight, TV capped at 300 steps
-    python experiments/lecture/h_ct.py             # 3 held-out + 8 test phantoms, 6 TV weights, TV converged
+    python experiments/lecture/h_ct.py --quick     # 1 test phantom, TV weight fixed, TV capped at 500 steps
+    python experiments/lecture/h_ct.py             # 2 held-out + 4 test phantoms, 3+ TV weights per scan
 
 Held-out lung phantoms (128x128, :func:`manifold.data.lung_phantoms`) from parallel-beam
 sinograms (:class:`manifold.operators.Radon`) with 1 % noise: 18 and 36 views over 180°, and a
 limited angle of 0-120° (1° steps). Latent LM on the shipped ``eit-vae`` generator (the lung
-manifold, k = 8) against filtered back-projection and converged TV (PDHG), whose weight is
-chosen per scan on separate held-out phantoms. PSNR over the phantoms' value range.
+manifold, k = 8) against filtered back-projection and converged TV (PDHG,
+:func:`manifold.baselines.tv`), whose weight is chosen per scan on separate held-out phantoms
+(the full run; ``--quick`` uses the weight the full run chose). PSNR over the phantoms' value range.
+
+**TV, converged at an affordable cost.** ``tv`` takes equal steps ``s = t = 0.99 / sqrt(||A||^2 + 8)``
+for its data and TV dual variables. The Radon operator's norm is 45 (18 views) to 124 (0-120°),
+so the TV dual variable (bounded by ``lam``) grows by about ``s |grad x|`` per step and needs
+thousands of steps to reach its bound. Until it does, TV is an unregularised, early-stopped
+iteration: with the raw operator, every weight from 1 to 30 gives the same 37.6 dB at 300 steps
+(the old ``--quick`` TV number), and at 20 000 steps, the old full mode's cap, TV is still
+0.1-6.5 dB short of its minimiser (18 views, one held-out phantom, 1 % noise: weights 1 / 3 / 10 / 30
+give 46.9 / 47.5 / 42.3 / 34.7 dB, against 47.0 / 48.3 / 46.5 / 41.2 dB for the minimiser, see below).
+So the script solves the *same* problem, rescaled:
+
+    argmin_x 1/2 ||A x - b||^2 + lam TV(x) = argmin_x 1/2 ||(A/a) x - b/a||^2 + (lam/a^2) TV(x),
+    a = ||A|| / TAU,  TAU = 1 (the rescaled operator has unit norm, as MRI's has).
+
+This balances the two dual blocks (a diagonal preconditioning of PDHG). On the same phantom the
+rescaled TV reaches, at 500 / 2 000 / 6 000 / 12 000 steps, 47.1 / 47.6 / 47.2 / 47.0 dB
+(weight 1), 49.3 / 48.9 / 48.5 / 48.3 (3), 47.4 / 46.8 / 46.6 / 46.5 (10), 41.5 / 41.3 / 41.3 / 41.2
+(30), with the objective still falling: the PSNR overshoots and then drifts *down* towards the
+minimiser's, by 0.077, 0.055 and 0.041 dB per 2 000 steps after 6 000 (weight 3), so 12 000 steps
+are about 0.1 dB above the minimiser's PSNR (a geometric extrapolation of that tail) and 6 000
+about 0.3 dB. The relative-change tolerance does not measure this well (1e-6 is met at 2 900-4 400
+steps, 0.06-0.3 dB above the 12 000-step PSNR; 1e-7, ``tv``'s default, not within 12 000), so the
+step caps bind: the full run chooses the weight with 6 000 steps on the held-out phantoms
+(neighbouring weights are 1.3 dB or more apart there, the drift is 0.3 dB at most: the choice is
+unaffected) and reconstructs the test phantoms with 12 000. On 0-120° at 2 000 steps the weights
+1 / 3 / 10 / 30 give 26.9 / 27.7 / 29.8 / 34.1 dB, so the grid there is centred on 30. All weights of a grid run in one batched ``tv``
+call, using ``tv(A, c b, c lam) = c tv(A, b, lam)`` (exact for PDHG started at zero).
+A per-weight ``TAU`` would be faster still (at weight 3, 2 000 steps with ``TAU = 2`` reach a
+lower objective than with ``TAU = 1``); the single ``TAU = 1`` keeps one batched call.
 
 Writes ``out/lecture/h_ct.{json,png}``.
 """
@@ -23,7 +53,7 @@ from manifold.baselines import tv
 from manifold.data import LUNG_VALUE_RANGE, lung_phantoms
 from manifold.metrics import psnr, relative_error
 from manifold.models import load_generator
-from manifold.operators import Radon, gaussian_noise
+from manifold.operators import LinearOperator, Radon, gaussian_noise
 from manifold.solve import solve_latent
 
 NOISE = 0.01
@@ -33,6 +63,40 @@ SCANS = {
     "limited angle 0-120°": np.arange(0.0, 120.0, 1.0),
 }
 SPAN = LUNG_VALUE_RANGE[1] - LUNG_VALUE_RANGE[0]
+TAU = 1.0  # norm of the rescaled operator A / a that TV runs on
+# Full run: the weights tried first on the held-out phantoms (a weight at the grid's edge that wins
+# adds the next one out, x10/3 or x3/10); short runs chose about 3 for full scans and 30 for 0-120°.
+TV_GRID = {"18 views": (1.0, 3.0, 10.0), "36 views": (1.0, 3.0, 10.0), "limited angle 0-120°": (10.0, 30.0, 100.0)}
+QUICK_LAM = {"18 views": 3.0, "36 views": 3.0, "limited angle 0-120°": 30.0}  # what the full run chose
+HELD_STEPS, TEST_STEPS = 6000, 12000  # full run, tol 1e-7 (the cap binds; see the module docstring)
+QUICK_STEPS = 500
+
+
+class Rescaled(LinearOperator):
+    """``A / a`` (forward and adjoint divided by the scalar ``a``)."""
+
+    def __init__(self, A: LinearOperator, a: float):
+        self.A, self.a = A, float(a)
+        self.in_shape, self.out_shape, self.dtype = A.in_shape, A.out_shape, A.dtype
+
+    def _forward(self, x):
+        return self.A(x) / self.a
+
+    def _adjoint(self, y):
+        return self.A.adjoint(y) / self.a
+
+
+def tv_weights(A, b, lams, *, steps):
+    """TV of every ``b`` for every weight in ``lams``, in one call: ``(len(lams), *b.shape[:-2], H, W)``.
+
+    Runs :func:`manifold.baselines.tv` on ``A / a`` with ``a = ||A|| / TAU`` and, for weight ``lam``,
+    data ``c b / a`` with ``c = lams[0] / lam`` and weight ``lams[0] / a^2``; dividing by ``c``
+    gives the minimiser of ``1/2 ||A x - b||^2 + lam TV(x)``.
+    """
+    a = float(A.norm()) / TAU
+    c = jnp.asarray([lams[0] / lam for lam in lams], jnp.float32).reshape((-1,) + (1,) * b.ndim)
+    x = tv(Rescaled(A, a), c * b[None] / a, lam=lams[0] / a**2, steps=steps, norm=1.01 * TAU)
+    return x / c
 
 
 def scores(rec, x) -> dict:
@@ -43,17 +107,14 @@ def scores(rec, x) -> dict:
 def main(argv=None) -> dict:
     args = parse(__doc__, argv)
     q = args.quick
-    n_held, n_test = (1, 1) if q else (3, 8)
-    tv_grid = (10.0,) if q else (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # quick: no tuning, the weight full runs chose
-    tv_steps = 300 if q else 20_000
+    n_held, n_test = (0, 1) if q else (2, 4)
+    tv_steps = QUICK_STEPS if q else TEST_STEPS
     k_held, k_test, k_noise, k_solve = jax.random.split(jax.random.key(args.seed + 7), 4)
-    x_held, _ = lung_phantoms(n_held, size=128, key=k_held)
     x_test, _ = lung_phantoms(n_test, size=128, key=k_test)
     G = load_generator("eit-vae")
     result, shown = {}, {}
     for scan, angles in SCANS.items():
         A = Radon((128, 128), angles)
-        norm = float(A.norm())
 
         def data(x, key):
             clean = A(x)
@@ -61,15 +122,24 @@ def main(argv=None) -> dict:
                            for k, y in zip(jax.random.split(key, len(x)), clean)])
             return clean, b
 
-        _, b_held = data(x_held, jax.random.fold_in(k_noise, 0))
+        if q:
+            held, lam = None, QUICK_LAM[scan]
+        else:
+            x_held, _ = lung_phantoms(n_held, size=128, key=k_held)
+            _, b_held = data(x_held, jax.random.fold_in(k_noise, 0))
+            held, grid = {}, TV_GRID[scan]
+            for _ in range(4):  # the grid, then at most 3 weights further out
+                rec = tv_weights(A, b_held, grid, steps=HELD_STEPS)
+                held.update({lam: scores(r, x_held)["psnr"] for lam, r in zip(grid, rec)})
+                lam = max(held, key=held.get)
+                grid = (lam * 10 / 3,) if lam == max(held) else (lam * 3 / 10,) if lam == min(held) else ()
+                if not grid:
+                    break
         clean, b = data(x_test, jax.random.fold_in(k_noise, 1))
-        held = {lam: scores(tv(A, b_held, lam=lam, steps=tv_steps, norm=norm), x_held)["psnr"] for lam in tv_grid
-                } if len(tv_grid) > 1 else {tv_grid[0]: None}
-        lam = max(held, key=held.get)
         std = float(NOISE * jnp.sqrt(jnp.mean(clean**2)))
         recs = {
             "FBP": A.fbp(b),
-            f"TV (lam {lam:g})": tv(A, b, lam=lam, steps=tv_steps, norm=norm),
+            f"TV (lam {lam:g})": tv_weights(A, b, (lam,), steps=tv_steps)[0],
             "latent LM (eit-vae)": solve_latent(G, A, b, noise_level=std, key=k_solve).x,
         }
         result[scan] = {"n_views": len(angles), "tv_heldout_psnr": held, "tv_lam": lam,
@@ -85,7 +155,7 @@ def main(argv=None) -> dict:
             ax.set_title(f"{scan}: {title}{extra}", fontsize=8)
             ax.axis("off")
     return write(args, "h_ct", {"noise": NOISE, "n_heldout": n_held, "n_test": n_test, "tv_steps": tv_steps,
-                                "scans": result}, fig)
+                                "tv_heldout_steps": None if q else HELD_STEPS, "tv_rescaled_norm": TAU, "scans": result}, fig)
 
 
 if __name__ == "__main__":
