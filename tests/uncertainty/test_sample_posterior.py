@@ -140,24 +140,47 @@ def test_one_extra_low_frequency_line_leaves_one_image(spots):
         dataclasses.replace(post, x=post.x[:, :0]).interval(0.9)
 
 
-@pytest.mark.slow
-def test_nonlinear_eit_posterior_covers_the_truth():
-    """NUTS through the FEM (208 measurements), 1 % noise: about 4 min on 2 loaded cores."""
+@pytest.fixture(scope="module")
+def eit_calibration():
+    """20 in-distribution problems through the nonlinear FEM (208 measurements), 1 % noise, one call.
+
+    A coarse mesh (324 nodes) keeps it to minutes; the shipped ``eit-vae`` table is in
+    ``experiments/uncertainty.py --only eit-calibration``.
+    """
     size = 32
-    A = EITModel(16, image_size=size).difference_map()
+    A = EITModel(16, image_size=size, h_electrode=0.05, h_max=0.25).difference_map()
     G = lung_like_generator(jax.random.key(0), size=size)
-    x_true = G(jax.random.normal(jax.random.key(1), (4,)))
+    x_true = G(jax.random.normal(jax.random.key(1), (PROBLEMS, 4)))
     y = A(x_true)
     s = noise_std(y)
     b = gaussian_noise(jax.random.key(2), y, sigma=s)
-    post = sample_posterior(G, A, b, noise_level=s, key=jax.random.key(3), n_samples=300, n_warmup=300, keep_images=300)
-    assert float(post.rhat.max()) < 1.05
-    inside = thorax_mask(size)
-    lo, hi = post.interval(0.99)
-    assert float(jnp.mean(((x_true >= lo) & (x_true <= hi))[inside])) > 0.8
-    err = float(jnp.linalg.norm(post.x_mean - x_true) / jnp.linalg.norm(x_true))
-    assert err < 0.05
-    assert float(post.x_std[inside].mean()) > 0
+    post = sample_posterior(
+        G, A, b, noise_level=s, key=jax.random.key(3), n_samples=500, n_warmup=200, keep_images=KEPT
+    )
+    return post, x_true, thorax_mask(size)
+
+
+@pytest.mark.slow
+def test_nonlinear_eit_credible_intervals_are_calibrated(eit_calibration):
+    """About 11 min on 2 loaded cores (the shared fixture samples 20 problems)."""
+    post, x_true, inside = eit_calibration
+    coverage = {}
+    for level in (0.9, 0.5):
+        lo, hi = post.interval(level)
+        coverage[level] = float(jnp.mean(((x_true >= lo) & (x_true <= hi))[:, inside]))
+    assert 0.85 <= coverage[0.9] <= 0.95, coverage
+    assert 0.45 <= coverage[0.5] <= 0.55, coverage
+
+
+@pytest.mark.slow
+def test_nonlinear_eit_chains_agree_and_the_mean_is_accurate(eit_calibration):
+    post, x_true, inside = eit_calibration
+    assert float(post.rhat.max()) < 1.01
+    assert int(post.divergences.sum()) == 0
+    assert bool(jnp.all(post.n_modes == 1))
+    err = jnp.linalg.norm((post.x_mean - x_true)[:, inside], axis=-1) / jnp.linalg.norm(x_true[:, inside], axis=-1)
+    assert float(err.max()) < 0.05
+    assert float(post.x_std[:, inside].mean()) > 0
 
 
 # -- bad input ------------------------------------------------------------------------------------
@@ -227,7 +250,8 @@ def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibrat
     A = MRI(masks.random((SIZE, SIZE), 8, acs=2, key=jax.random.key(1)))
     s = noise_std(A(x_true))
     b = gaussian_noise(jax.random.key(11), A(x_true), sigma=s, where=A.mask)[:4]  # the fixture's data
-    sol = solve_adaptive(G, A, b, noise_level=s, key=jax.random.key(13), steps=50, data_consistency=False,
-                         uncertainty=True)
+    sol = solve_adaptive(
+        G, A, b, noise_level=s, key=jax.random.key(13), steps=50, data_consistency=False, uncertainty=True
+    )
     ratio = np.median(np.asarray(sol.x_std) / np.asarray(post.x_std[:4]))
     assert 0.75 < ratio < 1.33, ratio
