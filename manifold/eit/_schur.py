@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SchurSolver", "cho_solve", "cholesky", "sparse_spd_solve"]
+__all__ = ["SchurSolver", "cho_solve", "cholesky", "sparse_dense", "sparse_matvec", "sparse_spd_solve"]
 
 
 def _bisect(coords: np.ndarray, depth: int) -> np.ndarray:
@@ -251,6 +251,16 @@ def cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:
     return jax.lax.map(lambda cb: _cho_solve_2d(*cb), pairs).reshape(b.shape)
 
 
+def sparse_matvec(data: jax.Array, x: jax.Array, rows: np.ndarray, cols: np.ndarray) -> jax.Array:
+    """``A x`` for ``x`` ``(size, k)`` and the matrix with entry values ``data`` summed at ``(rows, cols)``: O(nnz)."""
+    return jnp.zeros_like(x).at[rows].add(data[:, None] * x[cols])
+
+
+def sparse_dense(data: jax.Array, rows: np.ndarray, cols: np.ndarray, size: int) -> jax.Array:
+    """The dense ``(size, size)`` matrix with entry values ``data`` summed at ``(rows, cols)``."""
+    return jnp.zeros((size, size), data.dtype).at[rows, cols].add(data)
+
+
 def sparse_spd_solve(
     data: jax.Array, rhs: jax.Array, rows: np.ndarray, cols: np.ndarray, size: int, schur: SchurSolver | None
 ) -> jax.Array:
@@ -273,7 +283,7 @@ def sparse_spd_solve(
     """
     fixed = jax.lax.stop_gradient(data)
     if schur is None:
-        chol = cholesky(jnp.zeros((size, size), data.dtype).at[rows, cols].add(fixed))
+        chol = cholesky(sparse_dense(fixed, rows, cols, size))
 
         def apply(_, b):
             return cho_solve(chol, b)
@@ -284,6 +294,6 @@ def sparse_spd_solve(
             return schur.apply(factors, b)
 
     def matvec(x):
-        return jnp.zeros_like(x).at[rows].add(data[:, None] * x[cols])
+        return sparse_matvec(data, x, rows, cols)
 
     return jax.lax.custom_linear_solve(matvec, rhs, apply, symmetric=True)

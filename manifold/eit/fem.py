@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit._schur import SchurSolver, sparse_spd_solve
+from manifold.eit._schur import SchurSolver, sparse_dense, sparse_matvec, sparse_spd_solve
 from manifold.eit.mesh import EITMesh
 from manifold.eit.protocol import Protocol
 from manifold.operators import apply_batched
@@ -243,17 +243,7 @@ class FEM:
 
     def _system_matrix(self, sigma: jax.Array) -> jax.Array:
         """The dense SPD system matrix ``A(σ)``, ``(size, size)``."""
-        return self._dense(self._data(sigma, fixed=True))
-
-    def _dense(self, data: jax.Array) -> jax.Array:
-        """The dense matrix with entry values ``data`` summed at ``(rows, cols)``."""
-        return jnp.zeros((self.size, self.size), data.dtype).at[self._all_rows, self._all_cols].add(data)
-
-    def _matvec(self, data: jax.Array, x: jax.Array, *, fixed: bool = True) -> jax.Array:
-        """``A x`` for ``x`` ``(size, k)`` and the matrix with the entry values ``data`` of
-        :meth:`_data` (with or without the σ-independent entries, as ``fixed``): O(nnz)."""
-        rows, cols = (self._all_rows, self._all_cols) if fixed else (self._rows, self._cols)
-        return jnp.zeros_like(x).at[rows].add(data[:, None] * x[cols])
+        return sparse_dense(self._data(sigma, fixed=True), self._all_rows, self._all_cols, self.size)
 
     def _injection(self, currents: np.ndarray, dtype) -> jax.Array:
         """``R @ currents.T``: ``(size, k)`` right-hand sides of electrode currents ``(k, L)``."""
@@ -301,7 +291,7 @@ class FEM:
         """
         sigma_ref, d_sigma = _as_float(sigma_ref), _as_float(d_sigma)
         x_ref = self._solve(sigma_ref, self._injection(self._currents, sigma_ref.dtype))
-        k_x = self._matvec(self._data(d_sigma, fixed=False), x_ref, fixed=False)  # K(Δσ) x_ref
+        k_x = sparse_matvec(self._data(d_sigma, fixed=False), x_ref, self._rows, self._cols)  # K(Δσ) x_ref
         dx = self._solve(sigma_ref + d_sigma, -k_x)
         return self._measure(dx[self._readout].T)
 

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.eit._schur import SchurSolver, sparse_spd_solve
+from manifold.eit._schur import SchurSolver, sparse_matvec, sparse_spd_solve
 from manifold.eit.fem import FEM, _as_float
 from manifold.eit.mesh import EITMesh
 from manifold.operators import ForwardMap
@@ -240,7 +240,7 @@ class NuisanceFEM:
         theta = jnp.asarray(theta, sigma_ref.dtype)
         x_ref = self._solve(self._data(sigma_ref, theta), self._rhs(sigma_ref.dtype))
         k_d = self._stiffness(d_sigma, theta)
-        k_x = jnp.zeros_like(x_ref).at[self._stiff_rows].add(k_d[:, None] * x_ref[self._stiff_cols])
+        k_x = sparse_matvec(k_d, x_ref, self._stiff_rows, self._stiff_cols)  # K(Δσ) x_ref
         dx = self._solve(self._data(sigma_ref + d_sigma, theta), -k_x)
         return self.fem._measure(dx[self._readout].T)
 
