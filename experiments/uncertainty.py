@@ -231,48 +231,51 @@ def main() -> None:
         default="all",
         help="run one modality; '*-calibration' runs its prior-draw calibration alone",
     )
-    parser.add_argument("--accels", type=float, nargs="+", default=None, help="MRI accelerations to run (of 4 8)")
+    parser.add_argument(
+        "--accels", type=float, nargs="+", choices=UncertaintyConfig.accels, default=None, help="MRI accelerations"
+    )
     parser.add_argument("--out", default="out")
     args = parser.parse_args()
     cfg = UncertaintyConfig(out=args.out, **(QUICK if args.quick else {}))
-    out = Path(cfg.out)
+    modality, _, part = args.only.partition("-")
+    calibration_only = part == "calibration"
+    # every key is drawn in every mode, so --only and --accels give the full run's numbers
     keys = iter(jax.random.split(jax.random.key(cfg.seed), 16))
     results, shown = {"config": dataclasses.asdict(cfg)}, {}
 
+    def run(name, G, A, x_prior, held_out, case_keys, cfg_case, region):
+        if calibration_only:
+            cal = calibrate(G, A, x_prior, case_keys[0], cfg_case, region, calibration_file(cfg, name))
+            print(name, json.dumps(cal, indent=1), flush=True)
+        else:
+            results[name], shown[name] = case(G, A, x_prior, held_out, case_keys, cfg_case, region, name)
+
     G = load_generator(cfg.mri_generator)
     shape = G.image_shape
-    mni, _ = mri_slices(size=shape[0], split="test", n=cfg.n_heldout, key=next(keys))
-    everywhere = np.ones(shape, bool)
+    k_mni = next(keys)
     for accel in cfg.accels:
-        A = MRI(masks.random(shape, accel, acs=cfg.acs, key=next(keys)))
-        x_prior = G(jax.random.normal(next(keys), (cfg.n_calibration, G.latent_dim)))
-        case_keys = next(keys), next(keys)  # drawn in every mode, so --only gives the full run's numbers
-        if args.only not in ("all", "mri", "mri-calibration") or accel not in (args.accels or cfg.accels):
+        k_mask, k_prior, case_keys = next(keys), next(keys), (next(keys), next(keys))
+        if modality not in ("all", "mri") or accel not in (args.accels or cfg.accels):
             continue
+        A = MRI(masks.random(shape, accel, acs=cfg.acs, key=k_mask))
+        x_prior = G(jax.random.normal(k_prior, (cfg.n_calibration, G.latent_dim)))
+        mni, _ = mri_slices(size=shape[0], split="test", n=cfg.n_heldout, key=k_mni)
         name = f"MRI {accel:g}x ({cfg.mri_generator}, k={G.latent_dim}, {shape[0]}x{shape[1]})"
-        if args.only == "mri-calibration":
-            cal = calibrate(G, A, x_prior, case_keys[0], cfg, everywhere, calibration_file(cfg, name))
-            print(name, json.dumps(cal, indent=1), flush=True)
-            continue
-        results[name], shown[name] = case(G, A, x_prior, (mni, "MNI test slices"), case_keys, cfg, everywhere, name)
+        run(name, G, A, x_prior, (mni, "MNI test slices"), case_keys, cfg, np.ones(shape, bool))
 
-    if args.only == "mri-calibration":
-        return
-    if args.only != "mri":
+    if modality in ("all", "eit"):
         Ge = load_generator("eit-vae")
         A = EITModel(16, image_size=cfg.eit_size).difference_map()
-        thorax = thorax_mask(cfg.eit_size)
         x_prior = Ge(jax.random.normal(next(keys), (cfg.n_calibration_eit, Ge.latent_dim)))
         phantoms, _ = lung_phantoms(cfg.n_heldout, size=cfg.eit_size, key=next(keys))
-        case_keys = next(keys), next(keys)
         name = f"EIT (eit-vae, k={Ge.latent_dim}, {cfg.eit_size}x{cfg.eit_size}, nonlinear FEM)"
         cfg_eit = dataclasses.replace(cfg, n_samples=cfg.eit_samples, n_warmup=cfg.eit_warmup)
-        if args.only == "eit-calibration":
-            cal = calibrate(Ge, A, x_prior, case_keys[0], cfg_eit, thorax, calibration_file(cfg, name))
-            print(name, json.dumps(cal, indent=1), flush=True)
-            return
-        results[name], shown[name] = case(Ge, A, x_prior, (phantoms, "lung phantoms"), case_keys, cfg_eit, thorax, name)
+        case_keys = next(keys), next(keys)
+        run(name, Ge, A, x_prior, (phantoms, "lung phantoms"), case_keys, cfg_eit, thorax_mask(cfg.eit_size))
 
+    if calibration_only:
+        return
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.only == "all" else f"_{args.only}"
     (out / f"uncertainty{suffix}.json").write_text(json.dumps(results, indent=2))
