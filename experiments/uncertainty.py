@@ -134,12 +134,13 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
     """:func:`run_case` on ``x_prior`` in chunks of ``cfg.chunk`` problems, pooled; resumable.
 
     Each chunk's numbers are appended to the JSON file ``path`` as soon as they exist; a rerun with
-    the same configuration skips the chunks found there. Coverage is pooled over all pixels of all
+    the same configuration and key skips the chunks found there. Coverage is pooled over all pixels of all
     problems, R-hat is the maximum and ESS the minimum over problems and latents.
     """
     n = x_prior.shape[0]
     starts = range(0, n, cfg.chunk)
-    stamp = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "problems": n}))  # as read back (lists)
+    key_data = np.asarray(jax.random.key_data(key)).tolist()
+    stamp = json.loads(json.dumps({"config": dataclasses.asdict(cfg), "problems": n, "key": key_data}))  # as read back
     done = json.loads(path.read_text()) if path.exists() else {}
     if done.get("stamp") != stamp:
         done = {"stamp": stamp, "chunks": {}}
