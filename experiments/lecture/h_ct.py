@@ -10,23 +10,17 @@ manifold, k = 8) against filtered back-projection and converged TV (PDHG,
 :func:`manifold.baselines.tv`), whose weight is chosen per scan on separate held-out phantoms
 (the full run; ``--quick`` uses the weight the full run chose). PSNR over the phantoms' value range.
 
-**TV, converged at an affordable cost.** ``tv`` takes equal steps ``s = t = 0.99 / sqrt(||A||^2 + 8)``
-for its data and TV dual variables. The Radon operator's norm is 45 (18 views) to 124 (0-120°),
-so the TV dual variable (bounded by ``lam``) grows by about ``s |grad x|`` per step and needs
-thousands of steps to reach its bound. Until it does, TV is an unregularised, early-stopped
-iteration: with the raw operator, every weight from 1 to 30 gives the same 37.6 dB at 300 steps
-(the old ``--quick`` TV number), and at 20 000 steps, the old full mode's cap, TV is still
-0.1-6.5 dB short of its minimiser (18 views, one held-out phantom, 1 % noise: weights 1 / 3 / 10 / 30
-give 46.9 / 47.5 / 42.3 / 34.7 dB, against 47.0 / 48.3 / 46.5 / 41.2 dB for the minimiser, see below).
-So the script solves the *same* problem, rescaled:
+**TV, converged at an affordable cost.** :func:`~manifold.baselines.tv` runs PDHG on the problem
+rescaled to ``||A|| = 1`` (same minimiser; see its module docstring). The Radon operator's norm is 45
+(18 views) to 124 (0-120°); before that rescaling, ``tv``'s equal primal-dual steps
+``0.99 / sqrt(||A||^2 + 8)`` left TV an unregularised, early-stopped iteration for thousands of
+steps: every weight from 1 to 30 gave the same 37.6 dB at 300 steps, and 20 000 steps were still
+0.1-6.5 dB short of the minimiser (18 views, one held-out phantom, 1 % noise: weights 1 / 3 / 10 / 30
+gave 46.9 / 47.5 / 42.3 / 34.7 dB, against 47.0 / 48.3 / 46.5 / 41.2 dB for the minimiser).
 
-    argmin_x 1/2 ||A x - b||^2 + lam TV(x) = argmin_x 1/2 ||(A/a) x - b/a||^2 + (lam/a^2) TV(x),
-    a = ||A|| / TAU,  TAU = 1 (the rescaled operator has unit norm, as MRI's has).
-
-This balances the two dual blocks (a diagonal preconditioning of PDHG). On the same phantom the
-rescaled TV reaches, at 500 / 2 000 / 6 000 / 12 000 steps, 47.1 / 47.6 / 47.2 / 47.0 dB
-(weight 1), 49.3 / 48.9 / 48.5 / 48.3 (3), 47.4 / 46.8 / 46.6 / 46.5 (10), 41.5 / 41.3 / 41.3 / 41.2
-(30), with the objective still falling: the PSNR overshoots and then drifts *down* towards the
+Rescaled, on the same phantom TV reaches, at 500 / 2 000 / 6 000 / 12 000 steps, 47.1 / 47.6 / 47.2 /
+47.0 dB (weight 1), 49.3 / 48.9 / 48.5 / 48.3 (3), 47.4 / 46.8 / 46.6 / 46.5 (10), 41.5 / 41.3 / 41.3 /
+41.2 (30), with the objective still falling: the PSNR overshoots and then drifts *down* towards the
 minimiser's, by 0.077, 0.055 and 0.041 dB per 2 000 steps after 6 000 (weight 3), so 12 000 steps
 are about 0.1 dB above the minimiser's PSNR (a geometric extrapolation of that tail) and 6 000
 about 0.3 dB. The relative-change tolerance does not measure this well (1e-6 is met at 2 900-4 400
@@ -34,10 +28,9 @@ steps, 0.06-0.3 dB above the 12 000-step PSNR; 1e-7, ``tv``'s default, not withi
 step caps bind: the full run chooses the weight with 6 000 steps on the held-out phantoms
 (neighbouring weights are 1.3 dB or more apart there, the drift is 0.3 dB at most: the choice is
 unaffected) and reconstructs the test phantoms with 12 000. On 0-120° at 2 000 steps the weights
-1 / 3 / 10 / 30 give 26.9 / 27.7 / 29.8 / 34.1 dB, so the grid there is centred on 30. All weights of a grid run in one batched ``tv``
-call, using ``tv(A, c b, c lam) = c tv(A, b, lam)`` (exact for PDHG started at zero).
-A per-weight ``TAU`` would be faster still (at weight 3, 2 000 steps with ``TAU = 2`` reach a
-lower objective than with ``TAU = 1``); the single ``TAU = 1`` keeps one batched call.
+1 / 3 / 10 / 30 give 26.9 / 27.7 / 29.8 / 34.1 dB, so the grid there is centred on 30. All weights
+of a grid run in one batched ``tv`` call, using ``tv(A, c b, c lam) = c tv(A, b, lam)`` (exact for
+PDHG started at zero).
 
 Writes ``out/lecture/h_ct.{json,png}``.
 """
@@ -53,7 +46,7 @@ from manifold.baselines import tv
 from manifold.data import LUNG_VALUE_RANGE, lung_phantoms
 from manifold.metrics import psnr, relative_error
 from manifold.models import load_generator
-from manifold.operators import LinearOperator, Radon, gaussian_noise
+from manifold.operators import Radon, gaussian_noise
 from manifold.solve import solve_latent
 
 NOISE = 0.01
@@ -63,7 +56,6 @@ SCANS = {
     "limited angle 0-120°": np.arange(0.0, 120.0, 1.0),
 }
 SPAN = LUNG_VALUE_RANGE[1] - LUNG_VALUE_RANGE[0]
-TAU = 1.0  # norm of the rescaled operator A / a that TV runs on
 # Full run: the weights tried first on the held-out phantoms (a weight at the grid's edge that wins
 # adds the next one out, x10/3 or x3/10); short runs chose about 3 for full scans and 30 for 0-120°.
 TV_GRID = {"18 views": (1.0, 3.0, 10.0), "36 views": (1.0, 3.0, 10.0), "limited angle 0-120°": (10.0, 30.0, 100.0)}
@@ -72,30 +64,14 @@ HELD_STEPS, TEST_STEPS = 6000, 12000  # full run, tol 1e-7 (the cap binds; see t
 QUICK_STEPS = 500
 
 
-class Rescaled(LinearOperator):
-    """``A / a`` (forward and adjoint divided by the scalar ``a``)."""
-
-    def __init__(self, A: LinearOperator, a: float):
-        self.A, self.a = A, float(a)
-        self.in_shape, self.out_shape, self.dtype = A.in_shape, A.out_shape, A.dtype
-
-    def _forward(self, x):
-        return self.A(x) / self.a
-
-    def _adjoint(self, y):
-        return self.A.adjoint(y) / self.a
-
-
 def tv_weights(A, b, lams, *, steps):
     """TV of every ``b`` for every weight in ``lams``, in one call: ``(len(lams), *b.shape[:-2], H, W)``.
 
-    Runs :func:`manifold.baselines.tv` on ``A / a`` with ``a = ||A|| / TAU`` and, for weight ``lam``,
-    data ``c b / a`` with ``c = lams[0] / lam`` and weight ``lams[0] / a^2``; dividing by ``c``
-    gives the minimiser of ``1/2 ||A x - b||^2 + lam TV(x)``.
+    Runs :func:`manifold.baselines.tv` on data ``c b`` with ``c = lams[0] / lam`` and weight
+    ``lams[0]``; dividing by ``c`` gives the minimiser of ``1/2 ||A x - b||^2 + lam TV(x)``.
     """
-    a = float(A.norm()) / TAU
     c = jnp.asarray([lams[0] / lam for lam in lams], jnp.float32).reshape((-1,) + (1,) * b.ndim)
-    x = tv(Rescaled(A, a), c * b[None] / a, lam=lams[0] / a**2, steps=steps, norm=1.01 * TAU)
+    x = tv(A, c * b[None], lam=lams[0], steps=steps)
     return x / c
 
 
@@ -155,7 +131,7 @@ def main(argv=None) -> dict:
             ax.set_title(f"{scan}: {title}{extra}", fontsize=8)
             ax.axis("off")
     return write(args, "h_ct", {"noise": NOISE, "n_heldout": n_held, "n_test": n_test, "tv_steps": tv_steps,
-                                "tv_heldout_steps": None if q else HELD_STEPS, "tv_rescaled_norm": TAU, "scans": result}, fig)
+                                "tv_heldout_steps": None if q else HELD_STEPS, "scans": result}, fig)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,15 @@ with ``s = t = 0.99 / L`` and ``L^2 = ||A||^2 + 8 >= ||K||^2`` (``||grad||^2 <= 
 ``s t ||K||^2 < 1``, the convergence condition. ``||A||`` is known in closed form for MRI (a
 masked orthonormal FFT: 1) and otherwise estimated by power iteration.
 
+The iteration runs on the problem rescaled to ``||A|| = 1``: with ``a = ||A||``,
+
+    min_x  1/2 ||(A/a) x - b/a||^2 + (lam/a^2) TV(x)
+
+is the same objective divided by ``a^2``, so it has the same minimiser. Without it, equal steps
+``s = t ~ 1/||A||`` are tiny for the TV dual when ``||A||`` is large: on a Radon transform of norm
+45-124, 20 000 iterations fell 0.1-6.5 dB short of the minimiser and every weight from 1 to 30 gave
+the same image after 300. For MRI (``a = 1``) nothing changes.
+
 PDHG converges slowly (linearly, with a rate near 1 for small ``lam``): on 64x64 MNI slices at 4x
 with 1 % noise and ``lam = 3e-3`` the 300 iterations used before were 5.3 dB short of the
 converged PSNR, 2000 still 0.9 dB, 5000 0.04 dB. So the iteration runs until the relative change
@@ -71,8 +80,10 @@ MIN_STEPS = 100  # the relative change is not trusted before this many iteration
 
 
 def _tv_one(A, b, lam, norm, tol, steps):
-    L = jnp.sqrt(norm**2 + 8.0)
-    s = t = 0.99 / L
+    # rescaled to ||A|| = 1 (module docstring): data b / norm, weight lam / norm^2, and A / norm
+    b = b / norm
+    lam = lam / norm**2
+    s = t = 0.99 / jnp.sqrt(1.0 + 8.0)
     x = jnp.zeros(A.in_shape, jnp.float32)
     y1 = jnp.zeros(A.out_shape, b.dtype)
     y2 = jnp.zeros((2, *A.in_shape), jnp.float32)
@@ -83,10 +94,10 @@ def _tv_one(A, b, lam, norm, tol, steps):
 
     def step(state):
         i, x, xbar, y1, y2, _ = state
-        y1 = (y1 + s * (A(xbar) - b)) / (1.0 + s)
+        y1 = (y1 + s * (A(xbar) / norm - b)) / (1.0 + s)
         y2 = y2 + s * gradient(xbar)
         y2 = y2 / jnp.maximum(1.0, jnp.sqrt(jnp.sum(y2 * y2, axis=0, keepdims=True)) / lam)
-        x_new = x - t * (real_adjoint(A, y1) - divergence(y2))
+        x_new = x - t * (real_adjoint(A, y1) / norm - divergence(y2))
         change = jnp.linalg.norm(x_new - x) / jnp.maximum(jnp.linalg.norm(x_new), jnp.finfo(jnp.float32).tiny)
         return i + 1, x_new, 2.0 * x_new - x, y1, y2, change
 
