@@ -4,6 +4,7 @@
     python experiments/uncertainty.py --quick    # 2 problems per case, 2 short chains: a smoke run, not calibration
     python experiments/uncertainty.py --only eit-calibration   # the EIT calibration table alone (about 70 min)
     python experiments/uncertainty.py --only mri-calibration --accels 8   # MRI 8x calibration alone (about 20 min)
+    python experiments/uncertainty.py --only eit-sbc   # simulation-based calibration of the EIT latents, 48 problems
 
 Cases: MRI 4x and 8x (random phase-encoding lines, 4 calibration lines) on the shipped 64x64
 ``mri-gan`` (k = 16; the shipped 128x128 ``mri-vae`` has k = 256, and NUTS through its decoder
@@ -13,6 +14,10 @@ takes about an hour per problem on 2 CPU cores, so it is not used here), and EIT
 * **Calibration**: truths drawn from the generator's prior (``x = G(h)``, ``h ~ N(0, I)``): the
   fraction of pixels inside the pixel-wise equal-tailed credible intervals at levels 10 ... 95 %
   (EIT: pixels inside the thorax), R-hat and ESS.
+* **Simulation-based calibration** (``--only {mri,eit}-sbc``): 48 further prior draws, 2 chains of
+  200 + 200; the rank of every true latent among its posterior draws, which is uniform for an
+  exact sampler (Talts et al. 2018). Latents are far less correlated than the pixels of one image,
+  so this separates a biased sampler from chance in the pixel coverage.
 * **Error predicts error**: held-out images (MNI152 test slices, lung phantoms): the correlation
   of the pixel-wise std with ``|x_mean - x_true|`` (pooled over pixels), and of the per-image mean
   std with the per-image RMS error.
@@ -36,6 +41,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
@@ -63,6 +69,11 @@ class UncertaintyConfig:
     eit_samples: int = 500  # EIT draws cost about 9 ms of FEM per gradient; 4 x 500 keeps R-hat below 1.01
     eit_warmup: int = 300
     chunk: int = 4  # calibration problems per sampler call; each chunk's numbers are saved, a rerun resumes
+    # simulation-based calibration (--only *-sbc): more problems, shorter chains, ranks of the true latents
+    n_sbc: int = 48
+    sbc_chains: int = 2
+    sbc_samples: int = 200
+    sbc_warmup: int = 200
     keep_images: int = 250
     eit_size: int = 128
     seed: int = 0
@@ -79,6 +90,9 @@ QUICK = dict(
     eit_samples=60,
     eit_warmup=60,
     keep_images=30,
+    n_sbc=2,
+    sbc_samples=60,
+    sbc_warmup=60,
 )
 
 
@@ -89,8 +103,13 @@ def noisy(key, y, percent):
     return gaussian_noise(key, y, sigma=s, where=y != 0), s
 
 
-def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: np.ndarray):
-    """Sample the posterior for every image of ``x_true``; coverage, correlation and timing numbers."""
+def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: np.ndarray, h_true=None):
+    """Sample the posterior for every image of ``x_true``; coverage, correlation and timing numbers.
+
+    With the truths' latents ``h_true`` (``x_true = G(h_true)``) also the simulation-based
+    calibration ranks: for every problem and latent, the fraction of posterior draws below the truth
+    (uniform on ``[0, 1]`` when the sampler is exact and the truths are prior draws).
+    """
     k_noise, k_post = jax.random.split(key)
     b, s = noisy(k_noise, A(x_true), percent)
     t0 = time.perf_counter()
@@ -127,15 +146,19 @@ def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: 
         "rhat_warnings": sum("R-hat" in str(w.message) for w in caught),
         **error_numbers(post.x_mean, post.x_std, x_true, region),
     }
+    if h_true is not None:
+        draws = post.h.reshape(post.h.shape[0], -1, post.h.shape[-1])  # (problems, chains * draws, k)
+        numbers["h_rank"] = np.asarray(jnp.mean(draws < h_true[:, None, :], axis=1)).tolist()
     return post, numbers
 
 
-def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, path: Path):
+def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, path: Path, h_prior=None):
     """:func:`run_case` on ``x_prior`` in chunks of ``cfg.chunk`` problems, pooled; resumable.
 
     Each chunk's numbers are appended to the JSON file ``path`` as soon as they exist; a rerun with
     the same configuration and key skips the chunks found there. Coverage is pooled over all pixels of all
-    problems, R-hat is the maximum and ESS the minimum over problems and latents.
+    problems, R-hat is the maximum and ESS the minimum over problems and latents. With the truths'
+    latents ``h_prior``, also the rank summary of :func:`sbc_summary`.
     """
     n = x_prior.shape[0]
     starts = range(0, n, cfg.chunk)
@@ -148,7 +171,14 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
         if str(start) in done["chunks"]:
             continue
         _, numbers = run_case(
-            G, A, x_prior[start : start + cfg.chunk], jax.random.fold_in(key, i), cfg, cfg.noise_percent, region
+            G,
+            A,
+            x_prior[start : start + cfg.chunk],
+            jax.random.fold_in(key, i),
+            cfg,
+            cfg.noise_percent,
+            region,
+            None if h_prior is None else h_prior[start : start + cfg.chunk],
         )
         done["chunks"][str(start)] = numbers
         print(
@@ -169,7 +199,7 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
         tmp.replace(path)
     chunks = [done["chunks"][str(s)] for s in starts]
     images = np.array([c["images"] for c in chunks])
-    return {
+    summary = {
         "images": int(images.sum()),
         "noise_level (per chunk)": [c["noise_level"] for c in chunks],
         "seconds (incl. compile)": sum(c["seconds (incl. compile)"] for c in chunks),
@@ -183,11 +213,38 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
         "divergences": sum(c["divergences"] for c in chunks),
         "rhat_warnings": sum(c["rhat_warnings"] for c in chunks),
     }
+    if h_prior is not None:
+        summary["latent ranks"] = sbc_summary(np.concatenate([c["h_rank"] for c in chunks]))
+    return summary
 
 
-def calibration_file(cfg: UncertaintyConfig, name: str) -> Path:
-    """``out/calibration_<case>.json``, e.g. ``calibration_mri_8x.json`` for ``"MRI 8x (...)"``."""
-    return Path(cfg.out) / f"calibration_{name.split(' (')[0].replace(' ', '_').lower()}.json"
+def sbc_summary(ranks: np.ndarray, *, bins: int = 10) -> dict:
+    """Simulation-based calibration (Talts et al. 2018) from ranks ``(problems, k)`` in ``[0, 1]``.
+
+    For an exact sampler and truths drawn from the prior, each latent's normalised rank is uniform.
+    Reported: the rank histogram (``bins`` equal bins, all latents pooled) with its chi-square
+    p-value, and the coverage of the central credible intervals of every latent (the fraction of
+    ranks within ``level / 2`` of 0.5). Intervals too wide put too few ranks in the outer bins and
+    cover more than their level; too narrow, the reverse. Latents of one problem are nearly
+    independent given the data, unlike the pixels of one image.
+    """
+    ranks = np.asarray(ranks, float)
+    counts, _ = np.histogram(ranks.reshape(-1), bins=bins, range=(0.0, 1.0))
+    expected = ranks.size / bins
+    chi2 = float(np.sum((counts - expected) ** 2 / expected))
+    return {
+        "ranks": int(ranks.size),
+        "histogram": counts.tolist(),
+        "chi2": chi2,
+        "chi2_p": float(scipy.stats.chi2.sf(chi2, bins - 1)),
+        "coverage": {f"{lvl:.2f}": float(np.mean(np.abs(ranks - 0.5) <= lvl / 2)) for lvl in LEVELS},
+        "coverage_0.90 per latent": np.mean(np.abs(ranks - 0.5) <= 0.45, axis=0).tolist(),
+    }
+
+
+def calibration_file(cfg: UncertaintyConfig, name: str, kind: str = "calibration") -> Path:
+    """``out/<kind>_<case>.json``, e.g. ``calibration_mri_8x.json`` for ``"MRI 8x (...)"``."""
+    return Path(cfg.out) / f"{kind}_{name.split(' (')[0].replace(' ', '_').lower()}.json"
 
 
 def error_numbers(x, std, x_true, region):
@@ -228,9 +285,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 problems per case, 2 chains of 60 draws (a smoke run)")
     parser.add_argument(
         "--only",
-        choices=("all", "mri", "eit", "mri-calibration", "eit-calibration"),
+        choices=("all", "mri", "eit", "mri-calibration", "eit-calibration", "mri-sbc", "eit-sbc"),
         default="all",
-        help="run one modality; '*-calibration' runs its prior-draw calibration alone",
+        help="run one modality; '*-calibration' runs its prior-draw calibration alone, "
+        "'*-sbc' the simulation-based calibration of the latents",
     )
     parser.add_argument(
         "--accels", type=float, nargs="+", choices=UncertaintyConfig.accels, default=None, help="MRI accelerations"
@@ -239,13 +297,25 @@ def main() -> None:
     args = parser.parse_args()
     cfg = UncertaintyConfig(out=args.out, **(QUICK if args.quick else {}))
     modality, _, part = args.only.partition("-")
-    calibration_only = part == "calibration"
+    calibration_only = part in ("calibration", "sbc")
     # every key is drawn in every mode, so --only and --accels give the full run's numbers
     keys = iter(jax.random.split(jax.random.key(cfg.seed), 16))
     results, shown = {"config": dataclasses.asdict(cfg)}, {}
 
     def run(name, G, A, x_prior, held_out, case_keys, cfg_case, region):
-        if calibration_only:
+        if part == "sbc":
+            cfg_sbc = dataclasses.replace(
+                cfg_case,
+                n_chains=cfg.sbc_chains,
+                n_samples=cfg.sbc_samples,
+                n_warmup=cfg.sbc_warmup,
+                keep_images=min(cfg_case.keep_images, cfg.sbc_samples),
+            )
+            k_h, k_run = jax.random.split(jax.random.fold_in(case_keys[0], 1))
+            h = jax.random.normal(k_h, (cfg.n_sbc, G.latent_dim))
+            cal = calibrate(G, A, G(h), k_run, cfg_sbc, region, calibration_file(cfg, name, "sbc"), h_prior=h)
+            print(name, json.dumps(cal, indent=1), flush=True)
+        elif calibration_only:
             cal = calibrate(G, A, x_prior, case_keys[0], cfg_case, region, calibration_file(cfg, name))
             print(name, json.dumps(cal, indent=1), flush=True)
         else:
