@@ -3,7 +3,7 @@
     python experiments/clinical_family.py --quick   # 64x64, 3000 images
     python experiments/clinical_family.py           # 128x128, 6000 images
 
-Draws a mixture of the clinical phantoms of :mod:`manifold.data.clinical` (healthy lungs, 1-3
+Draws the mixture of clinical phantoms :func:`manifold.data.clinical_mixture` (healthy lungs, 1-3
 anomalies, whole-lung / lobar collapse, pneumothorax, effusion, and all of them at once, in equal
 parts), then measures on held-out images: the PCA ceiling (relative error of the projection onto the
 first ``k`` principal components of the training part, ``k`` = 8 ... 128) and the intrinsic
@@ -20,27 +20,10 @@ import os
 import jax
 import numpy as np
 
-from manifold.data import clinical_param_names, clinical_phantoms, lung_phantoms
+from manifold.data import CLINICAL_MIXTURE, clinical_mixture, clinical_param_names, lung_phantoms
 from manifold.geometry import mle_dimension, twonn_dimension
 
-MEMBERS = [
-    dict(),
-    dict(anomalies=1),
-    dict(anomalies=2),
-    dict(anomalies=3),
-    dict(collapse="lung"),
-    dict(collapse="lobe"),
-    dict(pneumothorax=True),
-    dict(effusion=True),
-    dict(anomalies=2, collapse="lobe", pneumothorax=True, effusion=True),
-]
 KS = (8, 16, 32, 64, 128)
-
-
-def mixture(n_per: int, size: int, key) -> np.ndarray:
-    keys = jax.random.split(key, len(MEMBERS))
-    parts = [np.asarray(clinical_phantoms(n_per, size=size, key=k, **m)[0]) for k, m in zip(keys, MEMBERS)]
-    return np.concatenate(parts)
 
 
 def main(argv=None) -> dict:
@@ -49,8 +32,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="out/clinical_family")
     args = parser.parse_args(argv)
     size, n_per = (64, 333) if args.quick else (128, 667)
-    train = mixture(n_per, size, jax.random.key(0)).reshape(-1, size * size).astype(np.float64)
-    test = mixture(max(n_per // 10, 8), size, jax.random.key(1)).reshape(-1, size * size).astype(np.float64)
+    train = (
+        np.asarray(clinical_mixture(9 * n_per, size=size, key=jax.random.key(0))[0])
+        .reshape(-1, size * size)
+        .astype(np.float64)
+    )
+    test = (
+        np.asarray(clinical_mixture(9 * max(n_per // 10, 8), size=size, key=jax.random.key(1))[0])
+        .reshape(-1, size * size)
+        .astype(np.float64)
+    )
     lung_train = np.asarray(lung_phantoms(len(train), size=size, key=jax.random.key(2))[0]).reshape(len(train), -1)
     lung_test = np.asarray(lung_phantoms(len(test), size=size, key=jax.random.key(3))[0]).reshape(len(test), -1)
     out = {"size": size, "n_train": len(train), "n_test": len(test), "ks": list(KS)}
@@ -65,7 +56,7 @@ def main(argv=None) -> dict:
         out[name] = {"pca_rel_error": errs, "intrinsic_dimension": dims}
         print(f"{name}: PCA held-out rel. error " + ", ".join(f"k={k}: {e:.3f}" for k, e in zip(KS, errs)))
         print(f"  intrinsic dimension: TwoNN {dims['twonn']:.1f}, MLE {dims['mle']:.1f}")
-    biggest = MEMBERS[-1]
+    biggest = CLINICAL_MIXTURE[-1]
     p = len(clinical_param_names(**biggest))
     sides = sum(n.endswith("_side") for n in clinical_param_names(**biggest))
     three = len(clinical_param_names(anomalies=3, collapse="lobe", pneumothorax=True, effusion=True))

@@ -4,7 +4,8 @@ Every generator takes an explicit ``jax.random`` key and returns ``(images, info
 
 * :func:`lung_phantoms` -- ``(images, params)``, thorax ventilation images from 8 parameters.
 * :func:`clinical_phantoms` -- ``(images, params)``, lung phantoms with any number of anomalies,
-  whole-lung / lobar collapse, a pneumothorax crescent, a dorsal effusion (:func:`pathology_masks`).
+  whole-lung / lobar collapse, a pneumothorax crescent, a dorsal effusion (:func:`pathology_masks`);
+  :func:`clinical_mixture` -- ``(images, member)``, all of them in equal parts (a training family).
 * :func:`ventilation_sequence` -- ``(frames, params)``, tidal breathing with regional delays.
 * :func:`mri_slices` -- ``(images, slice_index)``, MNI152 T1 slices, disjoint train/test splits.
 * :func:`synthetic_mri` -- ``(images, info)``, domain-randomised brain MR from the ICBM152 maps.
@@ -19,7 +20,9 @@ Every generator takes an explicit ``jax.random`` key and returns ``(images, info
 from manifold.data.batching import batches, num_batches
 from manifold.data.cache import cache_path, cached, default_cache_dir
 from manifold.data.clinical import (
+    CLINICAL_MIXTURE,
     CLINICAL_PARAM_RANGES,
+    clinical_mixture,
     clinical_param_names,
     clinical_phantom_from_params,
     clinical_phantoms,
@@ -67,6 +70,8 @@ __all__ = [
     "sample_lung_params",
     # clinical EIT phantoms and breathing sequences
     "CLINICAL_PARAM_RANGES",
+    "CLINICAL_MIXTURE",
+    "clinical_mixture",
     "clinical_param_names",
     "clinical_phantom_from_params",
     "clinical_phantoms",

@@ -68,6 +68,8 @@ from manifold.thorax import THORAX_EXPONENT, THORAX_SEMI_AXES, pixel_grid, thora
 
 __all__ = [
     "CLINICAL_PARAM_RANGES",
+    "CLINICAL_MIXTURE",
+    "clinical_mixture",
     "clinical_param_names",
     "clinical_phantom_from_params",
     "clinical_phantoms",
@@ -483,3 +485,48 @@ def clinical_phantoms(
         edge=edge,
     )
     return images, params
+
+
+# The members of :func:`clinical_mixture`, in equal parts: healthy lungs, 1-3 anomalies, whole-lung and
+# lobar collapse, pneumothorax, effusion, and all findings at once.
+CLINICAL_MIXTURE = (
+    {},
+    {"anomalies": 1},
+    {"anomalies": 2},
+    {"anomalies": 3},
+    {"collapse": "lung"},
+    {"collapse": "lobe"},
+    {"pneumothorax": True},
+    {"effusion": True},
+    {"anomalies": 2, "collapse": "lobe", "pneumothorax": True, "effusion": True},
+)
+
+
+def clinical_mixture(n: int, *, size: int = 128, key) -> tuple[jax.Array, jax.Array]:
+    """``n`` clinical phantoms, the members of :data:`CLINICAL_MIXTURE` in equal parts, shuffled.
+
+    The training family of a clinical EIT generator: every finding of :func:`clinical_phantoms`
+    alone, and all of them together. Member ``j`` gets ``n // 9`` images, plus one for ``j < n % 9``;
+    each member draws from its own key, and the order is a random permutation.
+
+    Args:
+      n: number of images (>= 1).
+      size: image side in pixels (>= 8).
+      key: a ``jax.random`` key; the same key gives identical arrays.
+
+    Returns:
+      ``(images, member)``: ``(n, size, size)`` float32 in ``[-1, 0.3]``, and ``(n,)`` int32, the
+      index into :data:`CLINICAL_MIXTURE` of each image.
+    """
+    n = check_positive_int(n, "n")
+    size = check_size(size)
+    key = check_key(key)
+    k_members, k_order = jax.random.split(key)
+    counts = [n // len(CLINICAL_MIXTURE) + (j < n % len(CLINICAL_MIXTURE)) for j in range(len(CLINICAL_MIXTURE))]
+    parts, member = [], []
+    for j, (options, count, k) in enumerate(zip(CLINICAL_MIXTURE, counts, jax.random.split(k_members, len(counts)))):
+        if count:
+            parts.append(clinical_phantoms(count, size=size, key=k, **options)[0])
+            member.append(jnp.full((count,), j, jnp.int32))
+    order = jax.random.permutation(k_order, n)
+    return jnp.concatenate(parts)[order], jnp.concatenate(member)[order]

@@ -10,7 +10,7 @@ from manifold.models import ModelConfig
 
 __all__ = ["RUN_CONTROL_FIELDS", "DataConfig", "TrainConfig"]
 
-DATASETS = ("blobs", "lung_phantoms", "mri_slices", "synthetic_mri")
+DATASETS = ("blobs", "clinical_mixture", "lung_phantoms", "mri_slices", "synthetic_mri")
 
 # Fields that may change between a run and its resumption without changing what is computed
 # step by step (``steps`` only extends or shortens the run; the LR schedule uses ``schedule_steps``).
@@ -27,7 +27,8 @@ class DataConfig:
 
     Attributes:
       name: ``"blobs"`` (synthetic Gaussian blobs, for smoke tests), ``"lung_phantoms"``
-        (:func:`manifold.data.lung_phantoms`), ``"mri_slices"`` (:func:`manifold.data.mri_slices`) or
+        (:func:`manifold.data.lung_phantoms`), ``"clinical_mixture"`` (:func:`manifold.data.clinical_mixture`:
+        lung phantoms with anomalies, collapse, pneumothorax, effusion), ``"mri_slices"`` (:func:`manifold.data.mri_slices`) or
         ``"synthetic_mri"`` (:func:`manifold.data.mri_training_images`: domain-randomised synthetic
         MR mixed with augmented MNI152 slices).
       size: image side.

@@ -47,6 +47,11 @@ def load_images(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
 
         train = lung_phantoms(cfg.n_train, size=cfg.size, key=jax.random.key(cfg.seed), **cfg.kwargs)[0]
         test = lung_phantoms(cfg.n_test, size=cfg.size, key=jax.random.key(cfg.seed + 1), **cfg.kwargs)[0]
+    elif cfg.name == "clinical_mixture":
+        from manifold.data import clinical_mixture
+
+        train = clinical_mixture(cfg.n_train, size=cfg.size, key=jax.random.key(cfg.seed), **cfg.kwargs)[0]
+        test = clinical_mixture(cfg.n_test, size=cfg.size, key=jax.random.key(cfg.seed + 1), **cfg.kwargs)[0]
     elif cfg.name == "mri_slices":
         from manifold.data import mri_slices
 

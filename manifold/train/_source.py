@@ -18,6 +18,7 @@ __all__ = ["DataSource", "as_source"]
 # Where each built-in data set comes from, for checkpoints and model cards.
 _DATA_FUNCTIONS = {
     "blobs": "manifold.train.blobs",
+    "clinical_mixture": "manifold.data.clinical_mixture",
     "lung_phantoms": "manifold.data.lung_phantoms",
     "mri_slices": "manifold.data.mri_slices",
     "synthetic_mri": "manifold.data.mri_training_images",

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from manifold.data import (
+    CLINICAL_MIXTURE,
     CLINICAL_PARAM_RANGES,
     LUNG_PARAM_NAMES,
     LUNG_VALUE_RANGE,
+    clinical_mixture,
     clinical_param_names,
     clinical_phantom_from_params,
     clinical_phantoms,
@@ -247,6 +249,32 @@ def test_smooth_full_rank_in_the_continuous_parameters():
     s = np.linalg.svd(jac, compute_uv=False)
     assert np.all(np.isfinite(jac))
     assert np.all(s[:, -1] > 1e-3 * s[:, 0])
+
+
+def test_clinical_mixture_holds_every_member_in_equal_parts():
+    """20 images over 9 members: counts 3, 3, 2, ...; each image is its member's phantom; shuffled, seeded."""
+    n = 20
+    images, member = clinical_mixture(n, size=SIZE, key=jax.random.key(3))
+    again, member2 = clinical_mixture(n, size=SIZE, key=jax.random.key(3))
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(member, member2)
+    assert images.shape == (n, SIZE, SIZE) and images.dtype == jnp.float32 and member.shape == (n,)
+    counts = np.bincount(np.asarray(member), minlength=len(CLINICAL_MIXTURE))
+    assert counts.tolist() == [3, 3] + [2] * 7
+    assert np.any(np.diff(np.asarray(member)) < 0)  # shuffled, not in member order
+    lo, hi = LUNG_VALUE_RANGE
+    assert float(images.min()) >= lo - 1e-6 and float(images.max()) <= hi + 1e-6
+    assert np.all(np.asarray(images)[:, ~np.asarray(thorax_mask(SIZE))] == 0.0)
+    # each image is a phantom of its member: member j's images are clinical_phantoms drawn with
+    # the j-th of the member keys (the docstring's "each member draws from its own key")
+    member_keys = jax.random.split(jax.random.split(jax.random.key(3))[0], len(CLINICAL_MIXTURE))
+    for j, options in enumerate(CLINICAL_MIXTURE):
+        expected, _ = clinical_phantoms(int(counts[j]), size=SIZE, key=member_keys[j], **options)
+        got = np.asarray(images)[np.asarray(member) == j]
+        order = lambda a: a[np.argsort(a.reshape(len(a), -1).sum(axis=1))]
+        np.testing.assert_array_equal(order(got), order(np.asarray(expected)))
+    with pytest.raises(ValueError, match="n"):
+        clinical_mixture(0, size=SIZE, key=jax.random.key(0))
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_train_script_smoke_and_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["train_mri_vae", "train_mri_gan"])
-def test_mri_train_scripts_smoke(name, tmp_path):
+@pytest.mark.parametrize("name, k", [("train_mri_vae", 16), ("train_mri_gan", 16), ("train_eit_clinical_vae", 8)])
+def test_other_train_scripts_smoke(name, k, tmp_path):
     _run_script(name, ["--smoke", "--workdir", str(tmp_path), "--export", str(tmp_path / "export")])
-    assert load_generator(tmp_path / "export").latent_dim == 16
+    assert load_generator(tmp_path / "export").latent_dim == k
