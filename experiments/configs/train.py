@@ -70,7 +70,7 @@ def eit_clinical_vae(smoke: bool = False) -> TrainConfig:
     return TrainConfig(
         ModelConfig("vae", latent_dim=32, image_size=64, channels=(64, 32, 32, 16, 8), output="linear"),
         DataConfig("clinical_mixture", size=64, n_train=9000, n_test=180),
-        steps=8000, batch_size=64, learning_rate=2e-3, warmup_steps=100, beta=0.02,
+        steps=6000, batch_size=64, learning_rate=2e-3, warmup_steps=100, beta=0.02,
         eval_every=500, checkpoint_every=200,
     )  # fmt: skip
 
