@@ -19,7 +19,9 @@ noise (white, one standard deviation for all cases: 1 % of the rms of all their 
 
 Both latent solves are told the noise level (the MAP weight, and the off-manifold test). Reported
 per finding: the mean relative error ``||x - x_true|| / ||x_true||`` (each grid's own truth, drawn
-from the same parameters), and how often the off-manifold warning fired (``data_p_value < 1e-3``).
+from the same parameters), for the anomaly findings the mean recovered contrast of each anomaly
+(:func:`manifold.metrics.local_contrast`: 1 kept, 0 erased), and how often the off-manifold warning
+fired (``data_p_value < 1e-3``).
 Writes ``out/eit_clinical.{json,png}``.
 """
 
@@ -38,9 +40,15 @@ import numpy as np
 from configs.pyeit_sim import simulate_with_pyeit
 
 from manifold.baselines import eit_one_step
-from manifold.data import CLINICAL_MIXTURE, clinical_mixture, clinical_phantom_from_params, sample_clinical_params
+from manifold.data import (
+    CLINICAL_MIXTURE,
+    clinical_mixture,
+    clinical_phantom_from_params,
+    pathology_masks,
+    sample_clinical_params,
+)
 from manifold.eit import EITModel
-from manifold.metrics import relative_error
+from manifold.metrics import local_contrast, relative_error
 from manifold.models import load_generator
 from manifold.operators import gaussian_noise
 from manifold.solve import solve_latent
@@ -60,7 +68,7 @@ NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)
 
 @dataclasses.dataclass(frozen=True)
 class ClinicalConfig:
-    generator: str = "checkpoints/eit-clinical-vae"
+    generator: str = "eit-clinical-vae"
     per_finding: int = 6
     n_tune: int = 18  # NOSER tuning cases, drawn from the whole mixture
     noise: float = 0.01
@@ -73,14 +81,28 @@ class ClinicalConfig:
 QUICK = dict(per_finding=1, n_tune=9, restarts=2)
 
 
-def cases(cfg: ClinicalConfig, key) -> tuple[dict, dict]:
-    """Per finding: the truths at 64x64 and at 128x128, from the same parameters."""
-    small, large = {}, {}
+def cases(cfg: ClinicalConfig, key) -> tuple[dict, dict, dict]:
+    """Per finding: the truths at 64x64 and at 128x128 from the same parameters, and the anomaly
+    masks at both sizes (``{size: (per_finding, m, size, size)}``, for the findings with anomalies)."""
+    small, large, anomaly_masks = {}, {}, {}
     for (name, options), k in zip(FINDINGS.items(), jax.random.split(key, len(FINDINGS))):
         params = sample_clinical_params(cfg.per_finding, key=k, **options)
         small[name] = np.asarray(clinical_phantom_from_params(params, size=64, **options))
         large[name] = np.asarray(clinical_phantom_from_params(params, size=128, **options))
-    return small, large
+        m = options.get("anomalies", 0)
+        if m:
+            anomaly_masks[name] = {
+                size: np.stack([np.asarray(masks[f"anomaly{j + 1}"]) > 0.5 for j in range(m)], axis=1)
+                for size, masks in ((s, pathology_masks(params, size=s, **options)) for s in (64, 128))
+            }
+    return small, large, anomaly_masks
+
+
+def anomaly_contrast(rec, truth, masks) -> float:
+    """Mean recovered local contrast (:func:`manifold.metrics.local_contrast`) over all anomalies."""
+    m = masks.shape[1]
+    rec_m, truth_m = (np.repeat(a[:, None], m, axis=1) for a in (rec, truth))
+    return float(np.mean(np.asarray(local_contrast(jnp.asarray(rec_m), jnp.asarray(truth_m), jnp.asarray(masks)))))
 
 
 def mean_error(rec, truth) -> float:
@@ -90,14 +112,16 @@ def mean_error(rec, truth) -> float:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 case per finding, 2 restarts")
-    parser.add_argument("--generator", default=ClinicalConfig.generator, help="the clinical generator (a directory)")
+    parser.add_argument(
+        "--generator", default=ClinicalConfig.generator, help="the clinical generator (shipped name or directory)"
+    )
     parser.add_argument("--out", default=ClinicalConfig.out)
     args = parser.parse_args(argv)
     cfg = ClinicalConfig(**(QUICK if args.quick else {}), generator=args.generator, out=args.out)
     t_start = time.time()
     k_cases, k_noise, k_tune, k_tune_noise, k_solve = jax.random.split(jax.random.key(cfg.seed), 5)
 
-    small, large = cases(cfg, k_cases)
+    small, large, anomaly_masks = cases(cfg, k_cases)
     model64, model128 = EITModel(16, image_size=64), EITModel(16, image_size=128)
     G_clinical, G_lung = load_generator(cfg.generator), load_generator("eit-vae")
     if G_clinical.image_shape != (64, 64):
@@ -144,6 +168,10 @@ def main(argv=None) -> dict:
         sl = slice(start, start + cfg.per_finding)
         start += cfg.per_finding
         table[n] = {m: mean_error(recs[m][sl], truth[m][n]) for m in recs}
+        if n in anomaly_masks:
+            for m in recs:
+                masks = anomaly_masks[n][truth[m][n].shape[-1]]
+                table[n][f"{m}: anomaly contrast"] = anomaly_contrast(recs[m][sl], truth[m][n], masks)
         for m in recs:
             if flagged[m] is not None:
                 table[n][f"{m}: off-manifold flagged"] = float(np.mean(flagged[m][sl]))
@@ -156,7 +184,12 @@ def main(argv=None) -> dict:
         for m in recs
     }
     for n in names:
-        print(f"{n:22s} " + "  ".join(f"{m} {table[n][m]:.3f}" for m in recs), flush=True)
+        cells = [
+            f"{m} {table[n][m]:.3f}"
+            + (f" (contrast {table[n][f'{m}: anomaly contrast']:.2f})" if n in anomaly_masks else "")
+            for m in recs
+        ]
+        print(f"{n:22s} " + "  ".join(cells), flush=True)
     for m, s in summary.items():
         print(f"{m}: in family {s['in family']:.3f}, clinical findings {s['clinical findings (mean)']:.3f}")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from manifold.metrics import psnr, relative_error, ssim
+from manifold.metrics import local_contrast, psnr, relative_error, ssim
 
 
 def _pair(seed, shape=(3, 40, 48)):
@@ -88,3 +88,34 @@ def test_bad_input():
         ssim(x.astype(np.complex64), ref)
     with pytest.raises(ValueError, match="window"):
         ssim(x[:, :8, :8], ref[:, :8, :8])
+
+
+def test_local_contrast_is_one_when_kept_zero_when_erased_and_ignores_a_smooth_background():
+    size = 24
+    yy, xx = np.mgrid[:size, :size]
+    background = jnp.asarray(0.01 * xx + 0.02 * yy, jnp.float32)  # a linear ramp cancels in mask - ring
+    spot = jnp.zeros((size, size)).at[10:13, 10:13].set(1.0)
+    mask = spot > 0
+    truth = background + 0.5 * spot
+    recs = jnp.stack([truth, background, background + 0.25 * spot, background - 0.5 * spot, 2.0 * truth - background])
+    np.testing.assert_allclose(local_contrast(recs, jnp.broadcast_to(truth, recs.shape), mask), [1, 0, 0.5, -1, 2], atol=1e-5)
+    # one mask per image, and a wider ring
+    masks = jnp.stack([mask, jnp.roll(mask, 5, axis=0)])
+    truths = jnp.stack([truth, background + 0.5 * jnp.roll(spot, 5, axis=0)])
+    np.testing.assert_allclose(local_contrast(0.5 * truths, truths, masks, ring=3), [0.5, 0.5], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mask, ring, match",
+    [
+        (np.zeros((8, 8), bool), 2, "mask"),
+        (np.ones((8, 8), bool), 2, "mask"),
+        (np.ones((8, 8)), 2, "mask"),
+        (np.ones((4, 4), bool), 2, "mask"),
+        (np.eye(8, dtype=bool), 0, "ring"),
+    ],
+)
+def test_local_contrast_bad_input_names_the_argument(mask, ring, match):
+    x = jnp.eye(8)
+    with pytest.raises(ValueError, match=match):
+        local_contrast(x, x, mask, ring=ring)

@@ -27,7 +27,7 @@ from common import parse, plt, write
 
 from manifold.baselines import tv
 from manifold.data import LUNG_VALUE_RANGE, lung_phantoms
-from manifold.metrics import psnr
+from manifold.metrics import local_contrast, psnr
 from manifold.models import load_generator
 from manifold.operators import MRI, gaussian_noise, masks
 from manifold.solve import solve_adaptive, solve_latent, solve_sparse_deviation
@@ -35,26 +35,6 @@ from manifold.solve import solve_adaptive, solve_latent, solve_sparse_deviation
 NOISE = 0.01
 CONTRAST = 0.5
 SPAN = LUNG_VALUE_RANGE[1] - LUNG_VALUE_RANGE[0]
-
-
-def local_contrast(rec, truth, mask, *, ring: int = 2):
-    """Contrast of a small anomaly in ``rec`` relative to the same in ``truth`` (1 kept, 0 erased).
-
-    Local contrast of an image: mean over the anomaly pixels ``mask`` minus the mean over a ring of
-    ``ring`` pixels around it. Arrays ``(..., H, W)``; returns ``(...)``.
-    """
-    mask = jnp.asarray(mask, bool)
-    grown = mask
-    for dy in range(-ring, ring + 1):
-        for dx in range(-ring, ring + 1):
-            grown = grown | jnp.roll(mask, (dy, dx), axis=(-2, -1))
-    around = grown & ~mask
-
-    def local(img):
-        mean = lambda m: jnp.sum(jnp.where(m, img, 0.0), axis=(-2, -1)) / jnp.sum(m, axis=(-2, -1))
-        return mean(mask) - mean(around)
-
-    return local(jnp.asarray(rec)) / local(jnp.asarray(truth))
 
 
 def with_nodules(x, sizes, key):
