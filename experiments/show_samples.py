@@ -1,6 +1,6 @@
 """Random samples ``G(h)``, ``h ~ N(0, I)``, of each shipped generator: ``out/samples_<name>.png``.
 
-    python experiments/show_samples.py                    # eit-vae, mri-vae, mri-gan
+    python experiments/show_samples.py                    # eit-vae, eit-clinical-vae, mri-vae, mri-gan
     python experiments/show_samples.py --names mri-gan --n 16 --seed 1
 """
 
