@@ -113,9 +113,18 @@ def test_local_contrast_is_one_when_kept_zero_when_erased_and_ignores_a_smooth_b
         (np.ones((8, 8)), 2, "mask"),
         (np.ones((4, 4), bool), 2, "mask"),
         (np.eye(8, dtype=bool), 0, "ring"),
+        (np.eye(8, dtype=bool) & (np.arange(8) < 7)[:, None], 2, "ref"),  # x = ref = eye: no contrast
     ],
 )
 def test_local_contrast_bad_input_names_the_argument(mask, ring, match):
-    x = jnp.eye(8)
+    x = jnp.ones((8, 8))
     with pytest.raises(ValueError, match=match):
         local_contrast(x, x, mask, ring=ring)
+
+
+def test_local_contrast_ring_does_not_wrap_around_the_image_edge():
+    """A structure on the top edge: its ring is the rows below it, not the bottom rows of the image."""
+    truth = jnp.zeros((12, 12)).at[0:2, 5:7].set(1.0).at[10:, :].set(5.0)  # a bright band at the bottom
+    mask = truth == 1.0
+    np.testing.assert_allclose(local_contrast(truth, truth, mask), 1.0, atol=1e-6)
+    np.testing.assert_allclose(local_contrast(0.5 * truth * mask, truth, mask), 0.5, atol=1e-6)
