@@ -324,13 +324,15 @@ def main() -> None:
     G = load_generator(cfg.mri_generator)
     shape = G.image_shape
     k_mni = next(keys)
+    mni = None  # the held-out slices, loaded once, and only where a full MRI case runs
     for accel in cfg.accels:
         k_mask, k_prior, case_keys = next(keys), next(keys), (next(keys), next(keys))
         if modality not in ("all", "mri") or accel not in (args.accels or cfg.accels):
             continue
         A = MRI(masks.random(shape, accel, acs=cfg.acs, key=k_mask))
         x_prior = G(jax.random.normal(k_prior, (cfg.n_calibration, G.latent_dim)))
-        mni, _ = mri_slices(size=shape[0], split="test", n=cfg.n_heldout, key=k_mni)
+        if mni is None and not calibration_only:
+            mni, _ = mri_slices(size=shape[0], split="test", n=cfg.n_heldout, key=k_mni)
         name = f"MRI {accel:g}x ({cfg.mri_generator}, k={G.latent_dim}, {shape[0]}x{shape[1]})"
         run(name, G, A, x_prior, (mni, "MNI test slices"), case_keys, cfg, np.ones(shape, bool))
 
