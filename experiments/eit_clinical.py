@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import simulate_with_pyeit
+from configs.tuning import tune
 
 from manifold.baselines import eit_one_step
 from manifold.data import (
@@ -113,22 +114,6 @@ def anomaly_contrast(rec, truth, masks) -> float:
     return float(np.mean(np.asarray(local_contrast(jnp.asarray(rec_m), jnp.asarray(truth_m), jnp.asarray(masks)))))
 
 
-def tune(error, grid, *, step: float, extra: int = 3) -> dict:
-    """``{weight: error(weight)}`` over ``grid``, extended by ``step`` (at most ``extra`` times) past
-    an edge while the best weight sits on it, so that the choice is never the grid's edge."""
-    errors = {w: error(w) for w in grid}
-    for _ in range(extra):
-        best = min(errors, key=errors.get)
-        if best == max(errors):
-            w = best * step
-        elif best == min(errors) and len(errors) > 1:
-            w = best / step
-        else:
-            break
-        errors[w] = error(w)
-    return dict(sorted(errors.items()))
-
-
 def mean_error(rec, truth) -> float:
     return float(np.mean(np.asarray(relative_error(jnp.asarray(rec), jnp.asarray(truth)))))
 
@@ -166,7 +151,9 @@ def main(argv=None) -> dict:
 
     J = model64.linearized()
     noser = lambda d, w: np.asarray(eit_one_step(J, jnp.asarray(d), lam=w))
-    tune_errors = {"NOSER": tune(lambda w: mean_error(noser(dv_tune, w), tune_small), NOSER_GRID, step=3.0)}
+    tune_errors = {
+        "NOSER": tune(lambda ws: [mean_error(noser(dv_tune, w), tune_small) for w in ws], NOSER_GRID, step=3.0)
+    }
 
     def latent(G, model, d, noise_level):
         with warnings.catch_warnings():
@@ -182,7 +169,9 @@ def main(argv=None) -> dict:
     }
     for method, (G, model, truth_tune) in generators.items():
         tune_errors[method] = tune(
-            lambda f: mean_error(latent(G, model, dv_tune, f * std_tune)[0], truth_tune), cfg.noise_factors, step=2.0
+            lambda fs: [mean_error(latent(G, model, dv_tune, f * std_tune)[0], truth_tune) for f in fs],
+            cfg.noise_factors,
+            step=2.0,
         )
     chosen = {m: min(e, key=e.get) for m, e in tune_errors.items()}
     for m, e in tune_errors.items():

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from common import parse, plt, write
+from configs.tuning import tune
 
 from manifold.baselines import tv
 from manifold.data import LUNG_VALUE_RANGE, lung_phantoms
@@ -103,14 +104,10 @@ def main(argv=None) -> dict:
         else:
             x_held, _ = lung_phantoms(n_held, size=128, key=k_held)
             _, b_held = data(x_held, jax.random.fold_in(k_noise, 0))
-            held, grid = {}, TV_GRID[scan]
-            for _ in range(4):  # the grid, then at most 3 weights further out
-                rec = tv_weights(A, b_held, grid, steps=HELD_STEPS)
-                held.update({lam: scores(r, x_held)["psnr"] for lam, r in zip(grid, rec)})
-                lam = max(held, key=held.get)
-                grid = (lam * 10 / 3,) if lam == max(held) else (lam * 3 / 10,) if lam == min(held) else ()
-                if not grid:
-                    break
+            # the grid in one batched call, then at most 3 weights further out while the best is on the edge
+            neg_psnr = lambda lams: [-scores(r, x_held)["psnr"] for r in tv_weights(A, b_held, lams, steps=HELD_STEPS)]
+            held = {w: -e for w, e in tune(neg_psnr, TV_GRID[scan], step=10 / 3).items()}
+            lam = max(held, key=held.get)
         clean, b = data(x_test, jax.random.fold_in(k_noise, 1))
         std = float(NOISE * jnp.sqrt(jnp.mean(clean**2)))
         recs = {
