@@ -61,8 +61,8 @@ def solvers(cfg: PruningConfig) -> dict:
     return {
         "lm": LM(jacobian="exact", keep=None),
         "lm, keep": LM(jacobian="exact", keep=cfg.keep, screen_steps=cfg.screen_steps),
-        "lm-broyden": LM(jacobian="broyden", keep=None),
-        "lm-broyden, keep": LM(jacobian="broyden", keep=cfg.keep, screen_steps=cfg.screen_steps),
+        "lm-broyden": LM(jacobian="broyden", keep=None, refresh=0),
+        "lm-broyden, keep": LM(jacobian="broyden", keep=cfg.keep, screen_steps=cfg.screen_steps, refresh=0),
         "default LM()": LM(),
     }
 

@@ -8,8 +8,9 @@ for a real residual map ``r: R^k -> R^m`` (``r(h) = real_view(A(G(h)) - b)`` in 
 ``lax`` loops, so it can be ``jit``-compiled and ``vmap``-ed over starts and data:
 
 * :func:`levenberg_marquardt` — Levenberg-Marquardt with Nielsen's damping, exact or Broyden
-  (secant) Jacobian; split into :func:`lm_init`, :func:`lm_run` and :func:`lm_result` (state
-  :class:`LMState`) so a solve can run in phases and prune its restarts in between.
+  (secant) Jacobian; split into :func:`lm_init`, :func:`lm_run`, :func:`lm_refresh` and
+  :func:`lm_result` (state :class:`LMState`) so a solve can run in phases, prune its restarts in
+  between, and confirm a Broyden stop with an exact Jacobian.
 * :func:`adam` — the CSGM recipe (Bora et al. 2017): a fixed number of Adam iterations.
 * :func:`laplace_factor` — the Gauss-Newton (Laplace) posterior covariance at a fit, as a square
   root (the whitening of :mod:`manifold.uncertainty`'s sampler and the error bars of
@@ -28,7 +29,16 @@ Examples:
   [ 1. -1.] True
 """
 
-from manifold.optim._core import LMState, adam, laplace_factor, levenberg_marquardt, lm_init, lm_result, lm_run
+from manifold.optim._core import (
+    LMState,
+    adam,
+    laplace_factor,
+    levenberg_marquardt,
+    lm_init,
+    lm_refresh,
+    lm_result,
+    lm_run,
+)
 from manifold.optim._jit import as_pytree, jit_call
 
 __all__ = [
@@ -39,6 +49,7 @@ __all__ = [
     "laplace_factor",
     "levenberg_marquardt",
     "lm_init",
+    "lm_refresh",
     "lm_result",
     "lm_run",
 ]

@@ -18,7 +18,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["LMState", "adam", "laplace_factor", "levenberg_marquardt", "lm_init", "lm_result", "lm_run"]
+__all__ = [
+    "LMState", "adam", "laplace_factor", "levenberg_marquardt", "lm_init", "lm_refresh", "lm_result", "lm_run",
+]
 
 
 def _linearize(r: Callable, h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -209,6 +211,25 @@ def lm_run(
         )
 
     return jax.lax.while_loop(cond, body, state)
+
+
+def lm_refresh(r: Callable, state: LMState) -> LMState:
+    """``state`` with the exact Jacobian at its ``h``, and running again (``done`` cleared).
+
+    A Broyden solve stops when an accepted step lowers ``f`` by less than ``tol * f``; with a stale
+    secant Jacobian that can happen far from a stationary point. Refreshing ``J`` and running on
+    (:func:`lm_run`) either confirms the stop within an iteration or continues the descent. The
+    damping is kept unless it overflowed, when it restarts at Nielsen's ``mu0``. Costs ``k`` JVPs.
+    """
+    _, J = _linearize(r, state.h)
+    mu0 = 1e-3 * jnp.max(jnp.sum(J * J, axis=0))
+    ok = jnp.isfinite(state.mu)
+    return state._replace(
+        J=J,
+        mu=jnp.where(ok, state.mu, mu0),
+        nu=jnp.where(ok, state.nu, 2.0),
+        done=jnp.asarray(False),
+    )
 
 
 def lm_result(state: LMState):

@@ -2,7 +2,7 @@
 
 * :func:`solve_latent` — ``argmin_h ||A(G(h)) - b||^2 + w ||h||^2`` with a solver object:
   :class:`LM` (Levenberg-Marquardt; the default ``LM()`` uses Broyden's secant Jacobian and
-  prunes the restarts to the best 2 after 5 iterations) or :class:`Adam` (the CSGM recipe), with
+  confirms the best restart with an exact one) or :class:`Adam` (the CSGM recipe), with
   parallel restarts and batched data, one compiled call; ``w`` is relative to the data (``lam``)
   or set from the noise level.
 * :func:`solve_adaptive` — image-adaptive: the latent solution, then the generator's weights

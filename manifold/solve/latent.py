@@ -143,20 +143,29 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     Without pruning every restart runs to convergence. With ``keep``, all restarts run
     ``screen_steps`` iterations, then only the ``keep`` with the lowest loss continue (the
     restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
-    ``restarts / keep``). Pruned restarts report their state at the screen.
+    ``restarts / keep``). Pruned restarts report their state at the screen. Then the best restart
+    gets the exact Jacobian at its point and runs on, ``solver.refresh`` times (Broyden only; LM
+    only lowers the loss, so it stays the best).
     """
     steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
     tol = jnp.float32(solver.tol)
     init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
-    run = lambda until: jax.vmap(
-        lambda s: optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
-    )
+    run = lambda until: lambda s: optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
+    finite = lambda f: jnp.where(jnp.isfinite(f), f, jnp.inf)
+
+    def polish_best(states):
+        best = jnp.argmin(finite(states.f))
+        state = jax.tree_util.tree_map(lambda a: a[best], states)
+        for _ in range(solver.refresh if solver.jacobian == "broyden" else 0):
+            state = run(steps)(optim.lm_refresh(r, state))
+        return jax.tree_util.tree_map(lambda a, b: a.at[best].set(b), states, state)
+
     states = init(h0)
     if keep is None or keep >= h0.shape[0] or screen_steps >= steps:
-        return jax.vmap(optim.lm_result)(run(steps)(states))
-    states = run(screen_steps)(states)
-    top = jnp.argsort(jnp.where(jnp.isfinite(states.f), states.f, jnp.inf))[:keep]
-    final = run(steps)(jax.tree_util.tree_map(lambda a: a[top], states))
+        return jax.vmap(optim.lm_result)(polish_best(jax.vmap(run(steps))(states)))
+    states = jax.vmap(run(screen_steps))(states)
+    top = jnp.argsort(finite(states.f))[:keep]
+    final = polish_best(jax.vmap(run(steps))(jax.tree_util.tree_map(lambda a: a[top], states)))
     screened, continued = jax.vmap(optim.lm_result)(states), jax.vmap(optim.lm_result)(final)
     return jax.tree_util.tree_map(lambda a, c: a.at[top].set(c), screened, continued)
 
@@ -239,8 +248,9 @@ def solve_latent(
         object to avoid recompiling.
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call;
         complex exactly when ``A``'s output is.
-      solver: :class:`~manifold.solve.LM` (default ``LM()``: Broyden's secant Jacobian, the best 2
-        restarts continued after 5 iterations) or :class:`~manifold.solve.Adam` (the CSGM recipe).
+      solver: :class:`~manifold.solve.LM` (default ``LM()``: Broyden's secant Jacobian, every
+        restart to the end, the best confirmed with an exact Jacobian; ``LM(keep=2)`` prunes the
+        restarts for speed) or :class:`~manifold.solve.Adam` (the CSGM recipe).
       restarts: number of starting points per ``b``, solved in parallel with ``vmap``.
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and
         ``init`` is not ``"random"``.

@@ -137,7 +137,7 @@ def solve_sequence(
       frames: ``(T, *out_shape)`` data of one sequence, or ``(*batch, T, *out_shape)`` for several
         sequences (solved in parallel).
       solver: the :class:`~manifold.solve.LM` options of the warm-started frames (its
-        ``jacobian`` and ``tol``; default ``LM()``: Broyden); restarts / pruning do not apply.
+        ``jacobian`` and ``tol``; default ``LM()``: Broyden); restarts, pruning and refresh do not apply.
       steps: LM iteration limit per frame (warm starts need few; default 20). For real-time use,
         ``steps=5`` with ``solver=LM(tol=1e-3)``: ``experiments/eit_sequence.py --quick`` (one
         breath in 25 frames, pyEIT data, the shipped ``eit-vae``) ran 4.5 iterations per frame,

@@ -41,8 +41,8 @@ def test_adam_reaches_loss_comparable_to_lm(G, mri4, target):
 
 @pytest.mark.parametrize(
     "solver",
-    [EXACT, LM(keep=None), LM()],
-    ids=["lm", "lm-broyden", "lm-broyden-keep2"],
+    [EXACT, LM(refresh=0), LM(keep=2), LM()],
+    ids=["lm", "lm-broyden", "lm-broyden-keep2", "default"],
 )
 def test_lm_recovers_from_208_measurements_of_a_nonlinear_map(G, target, solver):
     _, x_star = target

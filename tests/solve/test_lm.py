@@ -92,6 +92,37 @@ def test_pruned_restarts_keep_their_screened_state_and_the_best_continues(G, mri
 
 
 
+def test_refresh_makes_the_jacobian_exact_and_runs_on(problem, wrong_jacobian_state):
+    _, _, r = problem
+    stopped = wrong_jacobian_state._replace(done=jnp.asarray(True), mu=jnp.float32(jnp.inf))
+    assert int(optim.lm_run(r, stopped, jnp.float32(1e-6), until=5, tol=jnp.float32(0)).i) == 0  # stays stopped
+    fresh = optim.lm_refresh(r, stopped)
+    assert jnp.allclose(fresh.J, jax.jacfwd(r)(stopped.h), atol=1e-4)
+    assert not bool(fresh.done) and bool(jnp.isfinite(fresh.mu))  # an overflowed damping restarts
+    assert jnp.array_equal(fresh.h, stopped.h) and float(fresh.f) == float(stopped.f)
+    on = optim.lm_run(r, fresh, jnp.float32(1e-6), until=5, tol=jnp.float32(0), jacobian="broyden")
+    assert int(on.i) == 5 and float(on.f) < float(stopped.f)
+
+
+def test_refresh_confirms_a_broyden_stop(G, mri4, problem):
+    """A loose tolerance stops Broyden early; refreshing the exact Jacobian lets it finish the descent."""
+    x_star, b, _ = problem
+    opts = {"restarts": 1, "lam": 1e-6, "key": jax.random.key(3)}
+    loose = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=0), **opts)
+    refreshed = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=2), **opts)
+    best = float(solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None), **opts).loss)
+    assert int(refreshed.iterations) > int(loose.iterations)
+    assert float(refreshed.loss) - best < 0.5 * (float(loose.loss) - best)
+    exact = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None, tol=1e-2, refresh=2), **opts)
+    plain = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None, tol=1e-2), **opts)
+    assert float(exact.loss) == float(plain.loss)  # refresh applies to Broyden only
+
+
+@pytest.mark.parametrize("refresh", [-1, 1.5, True, "1"])
+def test_lm_rejects_a_bad_refresh(refresh):
+    with pytest.raises(ValueError, match="refresh"):
+        LM(refresh=refresh)
+
 
 def test_unknown_jacobian_kind_is_rejected(problem):
     _, _, r = problem
