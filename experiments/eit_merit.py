@@ -12,15 +12,19 @@ base family, the domain of the shipped ``eit-vae``); its figures are those of th
 
 Methods, each on the package's 128x128 grid:
 
-* ``latent``: ``solve_latent`` with the shipped ``eit-vae`` through ``EITModel.difference_map()``
-  (the nonlinear CEM FEM on the package's mesh), default ``LM()`` and the default weight
-  ``lam = 1e-4`` (the MAP weight at 1 % noise);
+* ``latent``: ``solve_latent`` with the shipped ``eit-vae`` (lungs only, k = 8, 128x128) through
+  ``EITModel.difference_map()`` (the nonlinear CEM FEM on the package's mesh), default ``LM()``;
+* ``latent (clinical)``: the same with the shipped ``eit-clinical-vae`` (trained with anomalies,
+  collapse, pneumothorax and effusion; k = 32, 64x64, on the 64x64 model with the same electrodes;
+  its image is upsampled 2x2 for the figures);
 * ``NOSER``: :func:`manifold.baselines.eit_one_step` on ``EITModel.linearized()``;
 * ``pyEIT JAC`` (Kotre prior, p = 0.5) and ``pyEIT GREIT`` (distribution method), on the
   package's mesh with point electrodes.
 
-The linear methods' weights are each the best of a grid on held-out targets (other positions, other
-noise). Figures: amplitude response AR (its coefficient of variation over positions is GREIT's
+Every method's weight is chosen on held-out targets (other positions, other noise), from a grid
+that grows past its edge while the best is there (``configs/tuning.py``): the linear methods'
+regularisation weights, and the latent solves' prior weight ``lam`` (relative to the data; 1e-4 is
+the MAP weight at 1 % noise, so ``lam = 1e-4 f^2`` states the noise as ``f`` times the true one). Figures: amplitude response AR (its coefficient of variation over positions is GREIT's
 uniformity), radial position error PE, position distance, resolution RES, shape deformation SD,
 ringing RNG, and the relative image error. Writes ``out/eit_merit.{json,md,png}``.
 """
@@ -32,11 +36,13 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
+from configs.tuning import tune
 
 from manifold.baselines import eit_one_step
 from manifold.data import clinical_param_names, clinical_phantom_from_params, sample_clinical_params
@@ -63,9 +69,10 @@ class MeritConfig:
 
 
 QUICK = dict(grid=(4, 3), n_lung=2)
-NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
-PYEIT_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-METHODS = ("latent", "NOSER", "pyEIT JAC", "pyEIT GREIT")
+NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)  # grows x3 past an edge
+PYEIT_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # grows x10
+LAM_GRID = (1e-4, 4e-4, 1.6e-3)  # the stated noise 1x, 2x, 4x the true one; grows x4
+METHODS = ("latent", "latent (clinical)", "NOSER", "pyEIT JAC", "pyEIT GREIT")
 FIGURES = ("amplitude", "position_error", "position_distance", "resolution", "shape_deformation", "ringing")
 
 
@@ -86,14 +93,18 @@ def disks(centres: np.ndarray, radius: float, value: float, size: int) -> np.nda
     )
 
 
-def tune(name: str, recon, grid, images, dv) -> tuple[float, dict]:
-    """The weight of ``grid`` with the lowest mean relative error on held-out targets."""
-    errors = {
-        w: float(np.mean(np.asarray(relative_error(jnp.asarray(recon(dv, w)), jnp.asarray(images))))) for w in grid
-    }
+def choose(name: str, recon, grid, images, dv, *, step: float) -> tuple[float, dict]:
+    """The weight with the lowest mean relative error of ``recon(dv, w)`` on held-out targets."""
+    error = lambda w: float(np.mean(np.asarray(relative_error(jnp.asarray(recon(dv, w)), jnp.asarray(images)))))
+    errors = tune(lambda ws: [error(w) for w in ws], grid, step=step)
     best = min(errors, key=errors.get)
-    print(f"  {name}: weight {best:g} (held-out rel. error {errors[best]:.3f}; grid {list(grid)})")
+    print(f"  {name}: weight {best:g} (held-out rel. error {errors[best]:.3f}; tried {list(errors)})", flush=True)
     return best, errors
+
+
+def upsample2(x: np.ndarray) -> np.ndarray:
+    """Each pixel of a 64x64 image as a 2x2 block of the 128x128 grid (the same thorax, half the pixel)."""
+    return np.repeat(np.repeat(x, 2, axis=-2), 2, axis=-1)
 
 
 def main(argv=None) -> dict:
@@ -109,7 +120,11 @@ def main(argv=None) -> dict:
     model = EITModel(16, image_size=cfg.size)
     mask = np.asarray(model.mask)
     G = load_generator("eit-vae")
+    G_clinical = load_generator("eit-clinical-vae")
     F = model.difference_map()
+    F_clinical = EITModel(16, image_size=G_clinical.image_shape[0]).difference_map()  # same electrodes
+    if G_clinical.image_shape[0] * 2 != cfg.size:
+        raise ValueError(f"size: expected twice eit-clinical-vae's {G_clinical.image_shape[0]}, got {cfg.size}")
     J = model.linearized()
     pyeit = {}
 
@@ -136,7 +151,7 @@ def main(argv=None) -> dict:
 
     # -- linear methods: weights on held-out targets ----------------------------------------------
     noser = lambda d, w: np.asarray(eit_one_step(J, jnp.asarray(d), lam=w))
-    w_noser, _ = tune("NOSER", noser, NOSER_GRID, tune_targets, dv_tune)
+    w_noser, _ = choose("NOSER", noser, NOSER_GRID, tune_targets, dv_tune, step=3.0)
 
     def pyeit_rec(kind, w):
         if (kind, w) not in pyeit:
@@ -144,8 +159,20 @@ def main(argv=None) -> dict:
         rec = pyeit[(kind, w)]
         return lambda d: rec.solve_jac(d) if kind == "jac" else rec.solve_greit(d)
 
-    w_jac, _ = tune("pyEIT JAC", lambda d, w: pyeit_rec("jac", w)(d), PYEIT_GRID, tune_targets, dv_tune)
-    w_greit, _ = tune("pyEIT GREIT", lambda d, w: pyeit_rec("greit", w)(d), PYEIT_GRID, tune_targets, dv_tune)
+    jac = lambda d, w: pyeit_rec("jac", w)(d)
+    w_jac, _ = choose("pyEIT JAC", jac, PYEIT_GRID, tune_targets, dv_tune, step=10.0)
+    greit = lambda d, w: pyeit_rec("greit", w)(d)
+    w_greit, _ = choose("pyEIT GREIT", greit, PYEIT_GRID, tune_targets, dv_tune, step=10.0)
+
+    def latent(G, F, d, lam):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # off the manifold by design: small targets
+            x = solve_latent(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve).x
+        return np.asarray(x) if x.shape[-1] == cfg.size else upsample2(np.asarray(x))
+
+    w_latent, _ = choose("latent", lambda d, w: latent(G, F, d, w), LAM_GRID, tune_targets, dv_tune, step=4.0)
+    clinical = lambda d, w: latent(G_clinical, F_clinical, d, w)
+    w_clinical, _ = choose("latent (clinical)", clinical, LAM_GRID, tune_targets, dv_tune, step=4.0)
 
     recons, seconds = {}, {}
 
@@ -155,16 +182,14 @@ def main(argv=None) -> dict:
         seconds[name] = seconds.get(name, 0.0) + time.time() - t
         return out
 
-    def latent(d):
-        return solve_latent(G, F, jnp.asarray(d), restarts=cfg.restarts, key=k_solve).x
-
     all_dv = np.concatenate([dv, dv_lung])
     n_frames = len(all_dv)
     for name, fn in [
         ("NOSER", lambda d: noser(d, w_noser)),
         ("pyEIT JAC", pyeit_rec("jac", w_jac)),
         ("pyEIT GREIT", pyeit_rec("greit", w_greit)),
-        ("latent", latent),
+        ("latent", lambda d: latent(G, F, d, w_latent)),
+        ("latent (clinical)", lambda d: clinical(d, w_clinical)),
     ]:
         recons[name] = run(name, fn, all_dv)
         print(f"  {name}: {seconds[name]:.1f} s for {n_frames} frames (includes compilation)")
@@ -173,7 +198,8 @@ def main(argv=None) -> dict:
     n_t, n_l = len(centres), cfg.n_lung
     results = {
         "config": dataclasses.asdict(cfg),
-        "weights": {"NOSER": w_noser, "pyEIT JAC": w_jac, "pyEIT GREIT": w_greit},
+        "weights": {"NOSER": w_noser, "pyEIT JAC": w_jac, "pyEIT GREIT": w_greit, "latent": w_latent,
+                    "latent (clinical)": w_clinical},
     }
     rows = {}
     for name in METHODS:
