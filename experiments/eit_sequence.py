@@ -17,7 +17,8 @@ Reported per method: relative error over the frames above 20 % of the peak ampli
 second (second run, compilation excluded; first run with it; for the latent sequences the cold
 solve of frame 0, done once per recording, is timed apart), and the regional delays read from the
 reconstruction (phase of the first harmonic of each region's mean signal) against the true ones.
-Writes ``out/eit_sequence.{json,md,png}``. Frame rates are only comparable within one run.
+Writes ``out/eit_sequence.{json,md,png}``. Frame rates are only comparable within one run, and
+are reported only on a quiet machine (``configs/quiet.py``; ``--force`` marks them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
+from configs.quiet import add_force_flag, load_guard
 
 from manifold.baselines import eit_one_step
 from manifold.data import sample_ventilation_params, ventilation_param_names, ventilation_sequence_from_params
@@ -100,7 +102,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="25 frames of one breath")
     parser.add_argument("--out", default=SequenceConfig.out)
+    add_force_flag(parser)
     args = parser.parse_args(argv)
+    guard = load_guard(args.force)
     cfg = SequenceConfig(**(QUICK if args.quick else {}), out=args.out)
     key = jax.random.key(cfg.seed)
     k_params, k_noise, k_solve = jax.random.split(key, 3)
@@ -170,6 +174,9 @@ def main(argv=None) -> dict:
             f"  {name}: rel. error {err[strong].mean():.3f}, {cfg.n_frames / second:.1f} frames/s "
             f"({cfg.n_frames / first:.1f} with compilation)"
         )
+    guard.check("before the report")
+    for name, r in results.items():
+        print(guard.ratio(f"  {name}: {r['frames_per_s'] / results['pyEIT GREIT']['frames_per_s']:.2f}x pyEIT GREIT's frame rate"))
 
     lines = [
         "| method | rel. error (mean / max) | frames/s | frames/s incl. compile | LM iterations / frame | delay error (s, mean abs) |",
@@ -186,7 +193,8 @@ def main(argv=None) -> dict:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"load average {load} on {os.cpu_count()} CPUs")
     os.makedirs(os.path.dirname(cfg.out) or ".", exist_ok=True)
-    summary = {"config": dataclasses.asdict(cfg), "true_delays": true_delays, "methods": results, "load_average": load}
+    summary = {"config": dataclasses.asdict(cfg), "true_delays": true_delays, "methods": results, "load_average": load,
+               "forced_on_a_loaded_machine": guard.loaded}
     with open(cfg.out + ".json", "w") as f:
         json.dump(summary, f, indent=1)
     with open(cfg.out + ".md", "w") as f:

@@ -60,7 +60,7 @@ SPAN = LUNG_VALUE_RANGE[1] - LUNG_VALUE_RANGE[0]
 # Full run: the weights tried first on the held-out phantoms (a weight at the grid's edge that wins
 # adds the next one out, x10/3 or x3/10); short runs chose about 3 for full scans and 30 for 0-120°.
 TV_GRID = {"18 views": (1.0, 3.0, 10.0), "36 views": (1.0, 3.0, 10.0), "limited angle 0-120°": (10.0, 30.0, 100.0)}
-QUICK_LAM = {"18 views": 3.0, "36 views": 10.0, "limited angle 0-120°": 30.0}  # what the full run chose (0-120°: pending)
+QUICK_LAM = {"18 views": 3.0, "36 views": 10.0, "limited angle 0-120°": 30.0}  # what the full run chose
 HELD_STEPS, TEST_STEPS = 6000, 12000  # full run, tol 1e-7 (the cap binds; see the module docstring)
 QUICK_STEPS = 500
 
