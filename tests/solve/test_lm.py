@@ -86,9 +86,8 @@ def test_pruned_restarts_keep_their_screened_state_and_the_best_continues(G, mri
     assert rel(pruned.x, x_star) < 1e-2
     # keep = restarts prunes nothing: the same as the unpruned solve.
     unpruned = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None), **opts)
-    for keep in (6, 9):  # keep >= restarts prunes nothing
-        everything = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=keep, screen_steps=3), **opts)
-        assert jnp.allclose(everything.restart_loss, unpruned.restart_loss)
+    everything = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=6, screen_steps=3), **opts)
+    assert jnp.allclose(everything.restart_loss, unpruned.restart_loss)  # keep >= restarts prunes nothing
 
 
 
@@ -113,9 +112,6 @@ def test_refresh_confirms_a_broyden_stop(G, mri4, problem):
     best = float(solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None), **opts).loss)
     assert int(refreshed.iterations) > int(loose.iterations)
     assert float(refreshed.loss) - best < 0.5 * (float(loose.loss) - best)
-    exact = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None, tol=1e-2, refresh=2), **opts)
-    plain = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None, tol=1e-2), **opts)
-    assert float(exact.loss) == float(plain.loss)  # refresh applies to Broyden only
 
 
 @pytest.mark.parametrize("refresh", [-1, 1.5, True, "1"])
