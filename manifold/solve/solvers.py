@@ -26,13 +26,15 @@ __all__ = ["LM", "Adam", "Solver"]
 _LM_DEFAULT_STEPS = {"exact": 100, "broyden": 200}
 
 
-def _positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
-    """``int(value)`` for a positive integer (``numpy`` integers accepted), else ``ValueError``."""
+def _positive_int(value, name: str, *, allow_none: bool = False, minimum: int = 1) -> int | None:
+    """``int(value)`` for an integer ``>= minimum`` (1: positive, 0: non-negative; ``numpy``
+    integers accepted), else ``ValueError``."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        expected = "None or a positive integer" if allow_none else "a positive integer"
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        expected = "a non-negative integer" if minimum == 0 else expected
+        raise ValueError(f"{name}: expected {'None or ' if allow_none else ''}{expected}, got {value!r}")
     return int(value)
 
 
@@ -110,9 +112,7 @@ class LM:
         steps = _LM_DEFAULT_STEPS[self.jacobian] if self.steps is None else self.steps
         object.__setattr__(self, "steps", _positive_int(steps, "steps"))
         object.__setattr__(self, "tol", _finite(self.tol, "tol", positive=False))
-        if isinstance(self.refresh, bool) or not isinstance(self.refresh, numbers.Integral) or self.refresh < 0:
-            raise ValueError(f"refresh: expected a non-negative integer, got {self.refresh!r}")
-        object.__setattr__(self, "refresh", int(self.refresh))
+        object.__setattr__(self, "refresh", _positive_int(self.refresh, "refresh", minimum=0))
 
 
 @dataclasses.dataclass(frozen=True)

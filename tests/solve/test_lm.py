@@ -109,12 +109,14 @@ def test_refresh_confirms_a_broyden_stop(G, mri4, problem):
     opts = {"restarts": 1, "lam": 1e-6, "key": jax.random.key(3)}
     loose = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=0), **opts)
     refreshed = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=2), **opts)
-    best = float(solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None), **opts).loss)
+    best = float(solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None), **opts).loss)  # refresh=1
     assert int(refreshed.iterations) > int(loose.iterations)
     assert float(refreshed.loss) - best < 0.5 * (float(loose.loss) - best)
+    plain = solve_latent(G, mri4, b, solver=LM(jacobian="exact", keep=None, refresh=0), **opts)
+    assert float(plain.loss) == best  # refresh applies to Broyden only
 
 
-@pytest.mark.parametrize("refresh", [-1, 1.5, True, "1"])
+@pytest.mark.parametrize("refresh", [-1, 1.5, True, "1", None])
 def test_lm_rejects_a_bad_refresh(refresh):
     with pytest.raises(ValueError, match="refresh"):
         LM(refresh=refresh)
