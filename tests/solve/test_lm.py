@@ -31,7 +31,8 @@ def wrong_jacobian_state(problem):
     """An LM state at a random point whose Jacobian is off by 10 % noise."""
     _, _, r = problem
     state = optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
-    return state._replace(J=state.J + 0.1 * jax.random.normal(jax.random.key(6), state.J.shape))
+    J = state.J + 0.1 * jax.random.normal(jax.random.key(6), state.J.shape)
+    return state._replace(J=J, JtJ=J.T @ J)
 
 
 def test_broyden_accepted_step_secant_update_then_exact_column(problem, wrong_jacobian_state):
@@ -46,6 +47,7 @@ def test_broyden_accepted_step_secant_update_then_exact_column(problem, wrong_ja
     assert jnp.allclose(new.J[:, 0], exact[:, 0], atol=1e-4)  # column 0 mod k: exact
     assert jnp.allclose(new.J[:, 1:], secant[:, 1:], atol=1e-4)  # the rest: the secant update
     assert rel(new.J[:, 1:], exact[:, 1:]) > 1e-2  # which is still an approximation
+    assert rel(new.JtJ, new.J.T @ new.J) < 1e-5  # the normal matrix follows both rank-one updates
 
 
 def test_broyden_rejected_step_still_updates_along_the_trial_step(problem, wrong_jacobian_state):
@@ -56,6 +58,16 @@ def test_broyden_rejected_step_still_updates_along_the_trial_step(problem, wrong
     g = s.J.T @ s.res + 1e-6 * s.h
     delta = jnp.linalg.solve(s.J.T @ s.J + (1e-6 + s.mu) * jnp.eye(K), -g)
     assert jnp.allclose(new.J, _broyden(s.J, r(s.h + delta) - r(s.h), delta), atol=1e-4)
+    assert rel(new.JtJ, new.J.T @ new.J) < 1e-5
+
+
+def test_broyden_normal_matrix_stays_in_step_with_the_jacobian(problem):
+    """``J^T J`` is updated, not recomputed, in Broyden steps: after a whole solve it still matches."""
+    _, _, r = problem
+    state = optim.lm_init(r, jax.random.normal(jax.random.key(7), (K,)), jnp.float32(1e-6), steps=60)
+    done = optim.lm_run(r, state, jnp.float32(1e-6), until=60, tol=jnp.float32(0), jacobian="broyden")
+    assert int(done.i) >= 20  # many rank-one updates (it stops when the step vanishes)
+    assert rel(done.JtJ, done.J.T @ done.J) < 1e-4
 
 
 def test_exact_jacobian_is_kept_exact(problem):
@@ -63,6 +75,7 @@ def test_exact_jacobian_is_kept_exact(problem):
     state = optim.lm_init(r, jax.random.normal(jax.random.key(5), (K,)), jnp.float32(1e-6), steps=5)
     new = _one_iteration(r, state, jacobian="exact")
     assert jnp.allclose(new.J, jax.jacfwd(r)(new.h), atol=1e-4)
+    assert jnp.allclose(new.JtJ, new.J.T @ new.J, rtol=1e-5)
 
 
 def test_lm_broyden_recovers_in_range_target_from_mri_4x(G, mri4, problem):
