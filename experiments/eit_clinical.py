@@ -14,6 +14,10 @@ noise (white, one standard deviation for all cases: 1 % of the rms of all their 
   :func:`manifold.data.clinical_mixture`) through ``EITModel(image_size=64).difference_map()``;
 * ``lung-only latent``: the same with the shipped ``eit-vae`` (128x128, k = 8, healthy lungs
   only) on the 128x128 grid;
+* ``clinical + nuisance``: :func:`~manifold.solve.solve_latent_nuisance` with ``eit-clinical-vae``
+  through ``EITModel(image_size=64).nuisance_map()``: the contact impedances, the electrode shift
+  and the chest's width and depth scale fitted jointly with the latent code, so that the fitted
+  model can absorb part of the coarse/fine mismatch (``--no-nuisance`` skips it);
 * ``NOSER``: :func:`manifold.baselines.eit_one_step` at 64x64, its weight the best of a grid on
   separate held-out cases of the same mixture.
 
@@ -56,7 +60,7 @@ from manifold.eit import EITModel
 from manifold.metrics import local_contrast, relative_error
 from manifold.models import load_generator
 from manifold.operators import gaussian_noise
-from manifold.solve import solve_latent
+from manifold.solve import solve_latent, solve_latent_nuisance
 
 FINDINGS = {
     "healthy (in family)": {},
@@ -83,6 +87,7 @@ class ClinicalConfig:
     # grows x2 past its edge while the best is there): the
     # coarse-mesh complete-electrode model differs from pyEIT's fine point-electrode one by more than 1 % noise
     noise_factors: tuple[float, ...] = (1.0, 2.0, 4.0)
+    nuisance: bool = True  # also the joint nuisance solve with the clinical generator
     seed: int = 100  # training used seeds 0 and 1
     out: str = "out/eit_clinical"
 
@@ -125,8 +130,11 @@ def main(argv=None) -> dict:
         "--generator", default=ClinicalConfig.generator, help="the clinical generator (shipped name or directory)"
     )
     parser.add_argument("--out", default=ClinicalConfig.out)
+    parser.add_argument("--no-nuisance", action="store_true", help="skip the joint nuisance solve (the slowest)")
     args = parser.parse_args(argv)
-    cfg = ClinicalConfig(**(QUICK if args.quick else {}), generator=args.generator, out=args.out)
+    cfg = ClinicalConfig(
+        **(QUICK if args.quick else {}), generator=args.generator, out=args.out, nuisance=not args.no_nuisance
+    )
     t_start = time.time()
     k_cases, k_noise, k_tune, k_tune_noise, k_solve = jax.random.split(jax.random.key(cfg.seed), 5)
 
@@ -163,13 +171,25 @@ def main(argv=None) -> dict:
             )
         return np.asarray(sol.x), np.asarray(sol.data_p_value)
 
-    generators = {
-        "clinical latent": (G_clinical, model64, tune_small),
-        "lung-only latent": (G_lung, model128, tune_large),
+    nuisance_map = model64.nuisance_map()  # contact impedances, electrode shift, chest width and depth
+
+    def joint(d, noise_level):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sol = solve_latent_nuisance(
+                G_clinical, nuisance_map, jnp.asarray(d), noise_level=noise_level, restarts=cfg.restarts, key=k_solve
+            )
+        return np.asarray(sol.x), np.asarray(sol.joint.data_p_value)
+
+    solvers = {
+        "clinical latent": (lambda d, s: latent(G_clinical, model64, d, s), tune_small),
+        "lung-only latent": (lambda d, s: latent(G_lung, model128, d, s), tune_large),
     }
-    for method, (G, model, truth_tune) in generators.items():
+    if cfg.nuisance:
+        solvers["clinical + nuisance"] = (joint, tune_small)
+    for method, (solve, truth_tune) in solvers.items():
         tune_errors[method] = tune(
-            lambda fs: [mean_error(latent(G, model, dv_tune, f * std_tune)[0], truth_tune) for f in fs],
+            lambda fs: [mean_error(solve(dv_tune, f * std_tune)[0], truth_tune) for f in fs],
             cfg.noise_factors,
             step=2.0,
         )
@@ -178,18 +198,15 @@ def main(argv=None) -> dict:
         print(f"{m}: weight {chosen[m]:g} (held-out tuning rel. error {e[chosen[m]]:.3f}; {e})", flush=True)
 
     recs, flagged, seconds = {}, {}, {}
-    for method, fn in (
-        ("clinical latent", lambda d: latent(G_clinical, model64, d, chosen["clinical latent"] * std)),
-        ("lung-only latent", lambda d: latent(G_lung, model128, d, chosen["lung-only latent"] * std)),
-        ("NOSER", lambda d: (noser(d, chosen["NOSER"]), None)),
-    ):
+    methods = {m: solve for m, (solve, _) in solvers.items()} | {"NOSER": lambda d, w: (noser(d, w), None)}
+    for method, solve in methods.items():
         t = time.time()
-        recs[method], p = fn(dv)
+        recs[method], p = solve(dv, chosen[method] * (1.0 if method == "NOSER" else std))
         seconds[method] = time.time() - t
         flagged[method] = None if p is None else p < 1e-3
         print(f"  {method}: {seconds[method]:.0f} s for {len(dv)} cases", flush=True)
 
-    truth = {"clinical latent": small, "lung-only latent": large, "NOSER": small}
+    truth = {m: large if m == "lung-only latent" else small for m in recs}
     table, start = {}, 0
     for n in names:
         sl = slice(start, start + cfg.per_finding)
@@ -253,7 +270,7 @@ def figure(names, small, recs, per, path: Path) -> None:
     fig, ax = plt.subplots(len(names), len(cols), figsize=(1.8 * len(cols), 1.8 * len(names)), squeeze=False)
     for r, n in enumerate(names):
         i = r * per  # the first case of each finding
-        images = [small[n][0], recs["clinical latent"][i], recs["lung-only latent"][i], recs["NOSER"][i]]
+        images = [small[n][0], *(rec[i] for rec in recs.values())]
         for c, (title, img) in enumerate(zip(cols, images)):
             ax[r, c].imshow(img, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
             ax[r, c].set_xticks([])
