@@ -21,10 +21,14 @@ Methods, each on the package's 128x128 grid:
 * ``pyEIT JAC`` (Kotre prior, p = 0.5) and ``pyEIT GREIT`` (distribution method), on the
   package's mesh with point electrodes.
 
-Every method's weight is chosen on held-out targets (other positions, other noise), from a grid
-that grows past its edge while the best is there (``configs/tuning.py``): the linear methods'
-regularisation weights, and the latent solves' prior weight ``lam`` (relative to the data; 1e-4 is
-the MAP weight at 1 % noise, so ``lam = 1e-4 f^2`` states the noise as ``f`` times the true one). Figures: amplitude response AR (its coefficient of variation over positions is GREIT's
+Every method's weight is chosen for each set on held-out cases of that set (other positions, other
+lungs, other noise), from a grid that grows past its edge while the best is there
+(``configs/tuning.py``): for the homogeneous set on 3 other target positions (the mean relative
+error of the image), for the lung set on ``n_lung_tune`` other lungs with an anomaly (the mean
+relative error of the difference image, the image the figures are read from). The weights are the
+linear methods' regularisation weights, and the latent solves' prior weight ``lam`` (relative to
+the data; 1e-4 is the MAP weight at 1 % noise, so ``lam = 1e-4 f^2`` states the noise as ``f``
+times the true one). Figures: amplitude response AR (its coefficient of variation over positions is GREIT's
 uniformity), radial position error PE, position distance, resolution RES, shape deformation SD,
 ringing RNG, and the relative image error. Writes ``out/eit_merit.{json,md,png}``.
 """
@@ -61,6 +65,7 @@ class MeritConfig:
     anomaly_value: float = 0.3
     grid: tuple[int, int] = (5, 4)  # target positions along x and y (16 inside the thorax)
     n_lung: int = 6  # anomaly-on-lung cases
+    n_lung_tune: int = 3  # held-out anomaly-on-lung cases that choose the weights for the lung set
     noise: float = 0.01
     h0: float = 0.03  # pyEIT simulation mesh
     restarts: int = 8
@@ -68,7 +73,7 @@ class MeritConfig:
     out: str = "out/eit_merit"
 
 
-QUICK = dict(grid=(4, 3), n_lung=2)
+QUICK = dict(grid=(4, 3), n_lung=2, n_lung_tune=2)
 NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)  # grows x3 past an edge
 PYEIT_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # grows x10
 LAM_GRID = (1e-4, 4e-4, 1.6e-3)  # the stated noise 1x, 2x, 4x the true one; grows x4
@@ -93,13 +98,31 @@ def disks(centres: np.ndarray, radius: float, value: float, size: int) -> np.nda
     )
 
 
-def choose(name: str, recon, grid, images, dv, *, step: float) -> tuple[float, dict]:
-    """The weight with the lowest mean relative error of ``recon(dv, w)`` on held-out targets."""
-    error = lambda w: float(np.mean(np.asarray(relative_error(jnp.asarray(recon(dv, w)), jnp.asarray(images)))))
+def choose(name: str, recon, grid, dv, truth, *, step: float, pairs: bool = False) -> float:
+    """The weight with the lowest mean relative error of ``recon(dv, w)`` against ``truth`` on held-out
+    cases; with ``pairs`` the first and second halves of ``dv`` are with / without the target, and the
+    error is that of the difference of their reconstructions (``truth``: the true differences)."""
+
+    def error(w):
+        x = recon(dv, w)
+        x = x[: len(x) // 2] - x[len(x) // 2 :] if pairs else x
+        return float(np.mean(np.asarray(relative_error(jnp.asarray(x), jnp.asarray(truth)))))
+
     errors = tune(lambda ws: [error(w) for w in ws], grid, step=step)
     best = min(errors, key=errors.get)
     print(f"  {name}: weight {best:g} (held-out rel. error {errors[best]:.3f}; tried {list(errors)})", flush=True)
-    return best, errors
+    return best
+
+
+def lung_cases(cfg: MeritConfig, n: int, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` lungs with one anomaly of the set's size and contrast: ``(with, without, centres)``."""
+    names = ("anomaly1_x", "anomaly1_y", "anomaly1_radius", "anomaly1_value")
+    cols = [clinical_param_names(anomalies=1).index(name) for name in names]
+    params = np.asarray(sample_clinical_params(n, key=key, anomalies=1)).copy()
+    params[:, cols[2:]] = [cfg.radius, cfg.anomaly_value]  # a fixed size and contrast
+    with_anomaly = np.asarray(clinical_phantom_from_params(params, size=cfg.size, anomalies=1))
+    healthy = np.asarray(clinical_phantom_from_params(params[:, :8], size=cfg.size))
+    return with_anomaly, healthy, params[:, cols[:2]]
 
 
 def upsample2(x: np.ndarray) -> np.ndarray:
@@ -133,25 +156,24 @@ def main(argv=None) -> dict:
     targets = disks(centres, cfg.radius, cfg.contrast, cfg.size) * mask
     tune_centres = positions(3, 2, cfg.radius, offset=0.08)
     tune_targets = disks(tune_centres, cfg.radius, cfg.contrast, cfg.size) * mask
-    names = ("anomaly1_x", "anomaly1_y", "anomaly1_radius", "anomaly1_value")
-    lung_params = np.asarray(sample_clinical_params(cfg.n_lung, key=k_lung, anomalies=1)).copy()
-    lung_params[:, -2:] = [cfg.radius, cfg.anomaly_value]  # a fixed size and contrast
-    cols = [clinical_param_names(anomalies=1).index(n) for n in names]
-    lung_centres = lung_params[:, cols[:2]]
-    with_anomaly = np.asarray(clinical_phantom_from_params(lung_params, size=cfg.size, anomalies=1))
-    healthy = np.asarray(clinical_phantom_from_params(lung_params[:, :8], size=cfg.size))
-    print(f"{len(centres)} homogeneous targets, {len(tune_centres)} held-out tuning targets, {cfg.n_lung} lung cases")
+    with_anomaly, healthy, lung_centres = lung_cases(cfg, cfg.n_lung, k_lung)
+    k_lung_tune, k_lung_tune_noise = jax.random.split(jax.random.fold_in(key, 1))
+    tune_with, tune_healthy, _ = lung_cases(cfg, cfg.n_lung_tune, k_lung_tune)
+    print(
+        f"{len(centres)} homogeneous targets ({len(tune_centres)} held-out for tuning), "
+        f"{cfg.n_lung} lung cases ({cfg.n_lung_tune} held-out for tuning)"
+    )
 
     t0 = time.time()
     sim = lambda x, k: simulate_with_pyeit(model, x, noise=cfg.noise, key=k, h0=cfg.h0)
     dv = sim(targets, k_noise)
     dv_tune = sim(tune_targets, k_tune)
     dv_lung = sim(np.concatenate([with_anomaly, healthy]), k_lung_noise)
+    dv_lung_tune = sim(np.concatenate([tune_with, tune_healthy]), k_lung_tune_noise)
     print(f"pyEIT simulation: {time.time() - t0:.0f} s")
 
-    # -- linear methods: weights on held-out targets ----------------------------------------------
+    # -- reconstructions, and their weights chosen per set on held-out cases ---------------------
     noser = lambda d, w: np.asarray(eit_one_step(J, jnp.asarray(d), lam=w))
-    w_noser, _ = choose("NOSER", noser, NOSER_GRID, tune_targets, dv_tune, step=3.0)
 
     def pyeit_rec(kind, w):
         if (kind, w) not in pyeit:
@@ -159,20 +181,28 @@ def main(argv=None) -> dict:
         rec = pyeit[(kind, w)]
         return lambda d: rec.solve_jac(d) if kind == "jac" else rec.solve_greit(d)
 
-    jac = lambda d, w: pyeit_rec("jac", w)(d)
-    w_jac, _ = choose("pyEIT JAC", jac, PYEIT_GRID, tune_targets, dv_tune, step=10.0)
-    greit = lambda d, w: pyeit_rec("greit", w)(d)
-    w_greit, _ = choose("pyEIT GREIT", greit, PYEIT_GRID, tune_targets, dv_tune, step=10.0)
-
     def latent(G, F, d, lam):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # off the manifold by design: small targets
             x = solve_latent(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve).x
         return np.asarray(x) if x.shape[-1] == cfg.size else upsample2(np.asarray(x))
 
-    w_latent, _ = choose("latent", lambda d, w: latent(G, F, d, w), LAM_GRID, tune_targets, dv_tune, step=4.0)
-    clinical = lambda d, w: latent(G_clinical, F_clinical, d, w)
-    w_clinical, _ = choose("latent (clinical)", clinical, LAM_GRID, tune_targets, dv_tune, step=4.0)
+    methods = {  # name: (reconstruction (data, weight) -> images, weight grid, grid growth factor)
+        "NOSER": (noser, NOSER_GRID, 3.0),
+        "pyEIT JAC": (lambda d, w: pyeit_rec("jac", w)(d), PYEIT_GRID, 10.0),
+        "pyEIT GREIT": (lambda d, w: pyeit_rec("greit", w)(d), PYEIT_GRID, 10.0),
+        "latent": (lambda d, w: latent(G, F, d, w), LAM_GRID, 4.0),
+        "latent (clinical)": (lambda d, w: latent(G_clinical, F_clinical, d, w), LAM_GRID, 4.0),
+    }
+    weights = {"homogeneous": {}, "anomaly_on_lung": {}}
+    print("weights for the homogeneous set:")
+    for name, (recon, grid, step) in methods.items():
+        weights["homogeneous"][name] = choose(name, recon, grid, dv_tune, tune_targets, step=step)
+    print("weights for the lung set:")
+    for name, (recon, grid, step) in methods.items():
+        weights["anomaly_on_lung"][name] = choose(
+            name, recon, grid, dv_lung_tune, tune_with - tune_healthy, step=step, pairs=True
+        )
 
     recons, seconds = {}, {}
 
@@ -182,24 +212,18 @@ def main(argv=None) -> dict:
         seconds[name] = seconds.get(name, 0.0) + time.time() - t
         return out
 
-    all_dv = np.concatenate([dv, dv_lung])
-    n_frames = len(all_dv)
-    for name, fn in [
-        ("NOSER", lambda d: noser(d, w_noser)),
-        ("pyEIT JAC", pyeit_rec("jac", w_jac)),
-        ("pyEIT GREIT", pyeit_rec("greit", w_greit)),
-        ("latent", lambda d: latent(G, F, d, w_latent)),
-        ("latent (clinical)", lambda d: clinical(d, w_clinical)),
-    ]:
-        recons[name] = run(name, fn, all_dv)
+    n_frames = len(dv) + len(dv_lung)
+    for name, (recon, _, _) in methods.items():
+        homogeneous = run(name, lambda d: recon(d, weights["homogeneous"][name]), dv)
+        lung = run(name, lambda d: recon(d, weights["anomaly_on_lung"][name]), dv_lung)
+        recons[name] = np.concatenate([homogeneous, lung])
         print(f"  {name}: {seconds[name]:.1f} s for {n_frames} frames (includes compilation)")
 
     # -- figures of merit ---------------------------------------------------------------------------
     n_t, n_l = len(centres), cfg.n_lung
     results = {
         "config": dataclasses.asdict(cfg),
-        "weights": {"NOSER": w_noser, "pyEIT JAC": w_jac, "pyEIT GREIT": w_greit, "latent": w_latent,
-                    "latent (clinical)": w_clinical},
+        "weights": weights,
     }
     rows = {}
     for name in METHODS:
