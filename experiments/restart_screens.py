@@ -40,24 +40,26 @@ STEPS = 200
 TOL = 1e-6
 
 
+@jax.jit
+def broyden_traces(G, A, b, h0, w):
+    """Broyden LM from every row of ``h0``: loss histories, iterations and final losses (compiled once
+    per problem set: ``G`` and ``A`` enter as pytrees)."""
+    r = lambda h: real_view(A(G(h)) - b)
+
+    def one(h):
+        s = optim.lm_init(r, h, w, steps=STEPS)
+        s = optim.lm_run(r, s, w, until=STEPS, tol=jnp.float32(TOL), jacobian="broyden")
+        return optim.lm_result(s)[2], s.i, s.f
+
+    return jax.vmap(one)(h0)
+
+
 def traces(G, A, b, prior: dict, restarts: int, key) -> dict:
     """Exact-LM reference loss, the per-restart Broyden losses ``(restarts, STEPS + 1)`` (column ``t``:
     after ``t`` iterations, the last: the final loss) and iteration counts."""
     ref = solve_latent(G, A, b, solver=LM(jacobian="exact"), restarts=restarts, key=key, warn=False, **prior)
     h0 = jax.random.normal(jax.random.split(key, 1)[0], (restarts, G.latent_dim))  # solve_latent's starts
-
-    @jax.jit
-    def run(G, A, b, h0, w):
-        r = lambda h: real_view(A(G(h)) - b)
-
-        def one(h):
-            s = optim.lm_init(r, h, w, steps=STEPS)
-            s = optim.lm_run(r, s, w, until=STEPS, tol=jnp.float32(TOL), jacobian="broyden")
-            return optim.lm_result(s)[2], s.i, s.f
-
-        return jax.vmap(one)(h0)
-
-    history, iterations, final = run(optim.as_pytree(G), optim.as_pytree(A), b, h0, ref.prior_weight)
+    history, iterations, final = broyden_traces(optim.as_pytree(G), optim.as_pytree(A), b, h0, ref.prior_weight)
     history = np.concatenate([np.asarray(history), np.asarray(final)[:, None]], axis=1)  # column STEPS: the end
     return {"ref": float(ref.loss), "history": history, "iterations": np.asarray(iterations)}
 
