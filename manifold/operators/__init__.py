@@ -16,6 +16,7 @@ from manifold.operators._base import (
     LinearOperator,
     apply_batched,
     check_array,
+    measured_rows,
     real_view,
 )
 from manifold.operators.mri import MRI, MultiCoilMRI, fft2c, ifft2c, simulated_coil_maps
@@ -43,6 +44,7 @@ __all__ = [
     "ifft2c",
     "line_integrals",
     "masks",
+    "measured_rows",
     "noise_sigma",
     "poisson_counts",
     "ramp_filter",

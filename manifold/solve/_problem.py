@@ -31,11 +31,19 @@ from manifold.operators import ForwardMap, real_view
 __all__ = ["batch_shape", "canonical", "check_problem", "data_power", "flat_batch", "prior_weights", "residual_fn"]
 
 
-def residual_fn(G: Callable, A: Callable, b: jax.Array) -> Callable[[jax.Array], jax.Array]:
-    """``h -> real_view(A(G(h)) - b)`` for one unbatched ``b``."""
+def residual_fn(
+    G: Callable, A: Callable, b: jax.Array, rows: jax.Array | None = None
+) -> Callable[[jax.Array], jax.Array]:
+    """``h -> real_view(A(G(h)) - b)`` for one unbatched ``b``, restricted to ``rows`` when given.
+
+    ``rows`` (from :func:`manifold.operators.measured_rows`) drops the components that ``A``
+    never measures; ``||r(h)||^2`` then differs from the full misfit by the constant
+    ``||b||^2`` over the dropped rows (zero for data that ``A`` could have produced).
+    """
 
     def r(h):
-        return real_view(A(G(h)) - b)
+        res = real_view(A(G(h)) - b)
+        return res if rows is None else res[rows]
 
     return r
 

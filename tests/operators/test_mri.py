@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.operators import MRI, MultiCoilMRI, fft2c, ifft2c, masks, simulated_coil_maps
+from manifold.operators import MRI, MultiCoilMRI, fft2c, ifft2c, masks, measured_rows, simulated_coil_maps
 
 H = W = 32
 
@@ -99,3 +99,16 @@ def test_fft2c_matches_numpy_for_odd_sizes_and_batches():
         got = fft2c(jnp.asarray(x, jnp.complex64))
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-4)
         np.testing.assert_allclose(np.asarray(ifft2c(got)), x, atol=1e-4)
+
+
+def test_measured_rows_are_the_sampled_k_space():
+    """Real parts of every sampled location; imaginary parts too, except at most the 4 points
+    where a real image's spectrum is real (DC and the Nyquist corners)."""
+    mask = masks.random((H, W), 4, acs=4, key=jax.random.key(0))
+    rows = measured_rows(MRI(mask), (H, W))
+    sampled = np.flatnonzero(np.asarray(mask))
+    real, imag = rows[rows < H * W], rows[rows >= H * W] - H * W
+    np.testing.assert_array_equal(real, sampled)
+    assert set(imag) <= set(sampled) and sampled.size - 4 <= imag.size < sampled.size
+    coils = MultiCoilMRI(mask, simulated_coil_maps((H, W), 3))
+    assert measured_rows(coils, (H, W)).size == 2 * 3 * sampled.size  # complex coil maps: both parts
