@@ -253,7 +253,9 @@ def solve_latent(
         :class:`~manifold.operators.LinearOperator`, or e.g. ``EITModel.difference_map()`` for
         nonlinear EIT) or any differentiable callable. Pytrees are traced (a new mask or new
         weights reuse the compiled solver); a plain function is static, so pass the same function
-        object to avoid recompiling.
+        object to avoid recompiling. A ``LinearOperator`` is fitted on the components it
+        measures (:func:`~manifold.operators.measured_rows`: unsampled k-space is left out), so
+        a mask with a different number of samples compiles the solve anew.
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call;
         complex exactly when ``A``'s output is.
       solver: :class:`~manifold.solve.LM` (default ``LM()``: Broyden's secant Jacobian, every
