@@ -20,7 +20,7 @@ import time
 
 import jax
 import numpy as np
-from uncertainty import UncertaintyConfig, run_case
+from uncertainty import UncertaintyConfig, run_case, sbc_summary
 
 from manifold.eit import EITModel
 from manifold.models import load_generator
@@ -47,11 +47,11 @@ def main() -> None:
     for name, options in CONFIGS.items():
         t0 = time.perf_counter()
         post, num = run_case(G, A, G(h), k_run, dataclasses.replace(cfg0, **options), 1.0, region, h_true=h)
-        ranks = np.abs(np.array(num["h_rank"]) - 0.5)
+        latents = sbc_summary(np.array(num["h_rank"]))["coverage"]
         print(
             f"{name}: pixels in 90 % / 50 %: {num['coverage']['0.90']:.3f} / {num['coverage']['0.50']:.3f} "
             f"(per problem at 90 %: {np.round(num['coverage per problem']['0.90'], 3).tolist()}); "
-            f"latents: {np.mean(ranks <= 0.45):.3f} / {np.mean(ranks <= 0.25):.3f}; "
+            f"latents: {latents['0.90']:.3f} / {latents['0.50']:.3f}; "
             f"R-hat {num['rhat_max']:.3f}; {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
