@@ -86,7 +86,12 @@ def measured_rows(A: Callable, in_shape: tuple[int, ...]) -> np.ndarray:
 
     Returns:
       sorted ``int32`` indices, ``(n_measured,)``.
+
+    Raises:
+      ValueError: when ``A`` is a forward map and ``in_shape`` is not its ``in_shape``.
     """
+    if isinstance(A, ForwardMap) and tuple(in_shape) != tuple(A.in_shape):
+        raise ValueError(f"in_shape: expected A.in_shape {tuple(A.in_shape)}, got {tuple(in_shape)}")
     probes = jax.random.normal(jax.random.key(0), (2, *in_shape), jnp.float32)
     nonzero = (_nonzero_outputs_jit if isinstance(A, ForwardMap) else _nonzero_outputs)(A, probes)
     return np.flatnonzero(np.asarray(nonzero)).astype(np.int32)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from manifold.operators import MRI, MultiCoilMRI, fft2c, ifft2c, masks, measured_rows, simulated_coil_maps
 
@@ -112,3 +113,5 @@ def test_measured_rows_are_the_sampled_k_space():
     assert set(imag) <= set(sampled) and sampled.size - 4 <= imag.size < sampled.size
     coils = MultiCoilMRI(mask, simulated_coil_maps((H, W), 3))
     assert measured_rows(coils, (H, W)).size == 2 * 3 * sampled.size  # complex coil maps: both parts
+    with pytest.raises(ValueError, match="in_shape"):
+        measured_rows(MRI(mask), (H // 2, W))
