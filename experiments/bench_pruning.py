@@ -11,7 +11,8 @@ then fits the closest point of the manifold, and restarts can end in different l
 shipped ``eit-vae`` through the nonlinear FEM (208 measurements) on held-out lung phantoms with
 1 % noise. For each problem and solver: final loss, PSNR / relative error and the warm wall time
 (median of ``--repeats``). A solve "agrees" when its loss is within 0.1 % of the loss of ``lm``
-with all restarts, or below it. The last row is ``solve_latent``'s default solver, ``LM()``. The
+with all restarts, or below it. The last row is ``solve_latent``'s default solver, ``LM()``;
+``shared start J`` is ``LM(start_jacobian="shared")``. ``--solvers`` runs a subset of the rows. The
 prior weight is the MAP weight from the noise level (``noise_level``), or ``lam = 1e-6`` relative
 to the data for the noiseless set. Times are reported only on a quiet machine
 (``configs/quiet.py``; ``--force`` marks them).
@@ -63,6 +64,7 @@ def solvers(cfg: PruningConfig) -> dict:
         "lm, keep": LM(jacobian="exact", keep=cfg.keep, screen_steps=cfg.screen_steps),
         "lm-broyden": LM(jacobian="broyden", keep=None, refresh=0),
         "lm-broyden, keep": LM(jacobian="broyden", keep=cfg.keep, screen_steps=cfg.screen_steps, refresh=0),
+        "shared start J": LM(start_jacobian="shared"),
         "default LM()": LM(),
     }
 
@@ -119,6 +121,9 @@ def main(argv=None):
     parser.add_argument("--generator", choices=["mri-vae", "mri-gan"], default=PruningConfig.generator)
     parser.add_argument("--accel", type=float, default=PruningConfig.accel)
     parser.add_argument("--repeats", type=int, default=PruningConfig.repeats)
+    parser.add_argument(
+        "--solvers", nargs="+", metavar="NAME", help="run only these rows (the reference 'lm' always runs first)"
+    )
     add_force_flag(parser)
     args = parser.parse_args(argv)
     guard = load_guard(args.force)
@@ -138,6 +143,8 @@ def main(argv=None):
         print(f"  {'solver':<20}{'mean ' + metric:>20}{'worst':>8}{'agrees':>8}{'mean s':>8}")
         reference = None
         for label, solver in solvers(cfg).items():
+            if args.solvers and label != "lm" and label not in args.solvers:
+                continue
             rows = [
                 run_solver(G, A, b[i], prior, solver, cfg, jax.random.fold_in(key, 100 + i), repeats) for i in range(n)
             ]

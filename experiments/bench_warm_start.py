@@ -2,6 +2,7 @@
 
     python experiments/bench_warm_start.py               # MRI (shipped mri-vae, 4x), defaults
     python experiments/bench_warm_start.py --problem eit # the README tour's nonlinear EIT solve
+    python experiments/bench_warm_start.py --start-jacobian shared  # LM(start_jacobian="shared")
 
 Runs the same small script in fresh Python processes: once with the compilation cache off
 (``MANIFOLD_JAX_CACHE=0``), once with an empty cache folder (it compiles and fills the cache), then
@@ -30,7 +31,7 @@ CHILD = textwrap.dedent(
     import sys
     import jax
     from manifold.models import load_generator
-    from manifold.solve import solve_latent
+    from manifold.solve import LM, solve_latent
     t_import = time.perf_counter() - t0
     if sys.argv[1] == "eit":
         from manifold.data import lung_phantoms
@@ -47,22 +48,23 @@ CHILD = textwrap.dedent(
         b = A(G(jax.random.normal(jax.random.key(2), (G.latent_dim,))))
     jax.block_until_ready(b)
     t_problem = time.perf_counter() - t0
-    sol = solve_latent(G, A, b, key=jax.random.key(3))
+    solver = LM(start_jacobian=sys.argv[2])
+    sol = solve_latent(G, A, b, solver=solver, key=jax.random.key(3))
     jax.block_until_ready(sol.x)
     t_solve = time.perf_counter() - t0
     t1 = time.perf_counter()
-    jax.block_until_ready(solve_latent(G, A, b, key=jax.random.key(3)).x)
+    jax.block_until_ready(solve_latent(G, A, b, solver=solver, key=jax.random.key(3)).x)
     t_again = time.perf_counter() - t1
     print(f"{t_import:.3f} {t_problem:.3f} {t_solve:.3f} {float(sol.residual):.3e} {t_again:.3f}")
     """
 )
 
 
-def child(problem: str, cache: str) -> tuple[float, ...]:
+def child(problem: str, start_jacobian: str, cache: str) -> tuple[float, ...]:
     """``(import, problem built, first result, residual, second solve)``: seconds (the first three since the child's start)."""
     env = dict(os.environ, MANIFOLD_JAX_CACHE=cache)
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, problem], env=env, capture_output=True, text=True, timeout=900, check=True
+        [sys.executable, "-c", CHILD, problem, start_jacobian], env=env, capture_output=True, text=True, timeout=900, check=True
     )
     return tuple(float(v) for v in out.stdout.split())
 
@@ -71,16 +73,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problem", choices=["mri", "eit"], default="mri")
     parser.add_argument("--runs", type=int, default=3, help="warm processes")
+    parser.add_argument(
+        "--start-jacobian", choices=["each", "shared"], default="each", help="LM's start_jacobian ('each': the default)"
+    )
     add_force_flag(parser)
     args = parser.parse_args(argv)
     guard = load_guard(args.force)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="manifold-jax-cache-") as folder:
-        rows["no cache"] = [child(args.problem, "0")]
-        rows["cold cache (fills it)"] = [child(args.problem, folder)]
-        rows["warm cache"] = [child(args.problem, folder) for _ in range(args.runs)]
+        rows["no cache"] = [child(args.problem, args.start_jacobian, "0")]
+        rows["cold cache (fills it)"] = [child(args.problem, args.start_jacobian, folder)]
+        rows["warm cache"] = [child(args.problem, args.start_jacobian, folder) for _ in range(args.runs)]
         entries = len(os.listdir(folder))
-    print(f"problem: {args.problem}, default solve_latent(G, A, b, key=...); cache entries written: {entries}")
+    print(
+        f"problem: {args.problem}, solve_latent(G, A, b, solver=LM(start_jacobian={args.start_jacobian!r}), key=...); "
+        f"cache entries written: {entries}"
+    )
     print(
         f"{'process':<24}{'imports s':>11}{'problem s':>11}{'first result s':>16}{'residual':>11}{'solve again s':>15}"
     )

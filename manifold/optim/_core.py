@@ -134,10 +134,21 @@ class LMState(NamedTuple):
     done: jax.Array
 
 
-def lm_init(r: Callable, h0: jax.Array, lam: jax.Array, *, steps: int, record_path: bool = False) -> LMState:
-    """The state at ``h0``: exact residual and Jacobian, Nielsen's ``mu0 = 1e-3 max diag(J^T J + lam I)``."""
+def lm_init(
+    r: Callable, h0: jax.Array, lam: jax.Array, *, steps: int, record_path: bool = False, J: jax.Array | None = None
+) -> LMState:
+    """The state at ``h0``: residual, Jacobian, Nielsen's ``mu0 = 1e-3 max diag(J^T J + lam I)``.
+
+    The Jacobian is the exact one at ``h0`` (``k`` JVPs), or ``J`` when given (an ``m x k``
+    approximation, e.g. the exact Jacobian at another start: a Broyden run corrects it as it goes).
+    """
     k = h0.shape[0]
-    res, J = _linearize(r, h0)
+    if J is None:
+        res, J = _linearize(r, h0)
+    else:
+        res = r(h0)
+        if J.shape != (res.shape[0], k):
+            raise ValueError(f"J: expected shape {(res.shape[0], k)}, got {J.shape}")
     f0 = res @ res + lam * h0 @ h0
     mu0 = 1e-3 * jnp.max(jnp.sum(J * J, axis=0) + lam)
     return LMState(

@@ -145,11 +145,15 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
     ``restarts / keep``). Pruned restarts report their state at the screen. Then the best restart
     gets the exact Jacobian at its point and runs on, ``solver.refresh`` times (Broyden only; LM
-    only lowers the loss, so it stays the best).
+    only lowers the loss, so it stays the best). The starting Jacobians are exact at every start,
+    or one exact Jacobian at the starts' mean for all (``solver.start_jacobian="shared"``).
     """
     steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
     tol = jnp.float32(solver.tol)
-    init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=steps, record_path=record_path))
+    J0 = None
+    if solver.start_jacobian == "shared":
+        J0 = optim.lm_init(r, jnp.mean(h0, axis=0), lam, steps=1).J
+    init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=steps, record_path=record_path, J=J0))
     run = lambda until: lambda s: optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
     finite = lambda f: jnp.where(jnp.isfinite(f), f, jnp.inf)
 

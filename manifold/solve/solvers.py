@@ -84,15 +84,21 @@ class LM:
       refresh: Broyden only: how many times the best restart, once stopped, gets the exact
         Jacobian at its point and runs on (:func:`manifold.optim.lm_refresh`), so that a stale
         secant Jacobian cannot end the solve early. Each costs ``k`` JVPs. Default 1.
+      start_jacobian: where the starting Jacobian comes from. ``"each"`` (default): the exact
+        Jacobian at every start, ``k`` JVPs per restart. ``"shared"``: the exact Jacobian at the
+        mean of the starts, given to every restart (``k`` JVPs in all) and corrected by the
+        Broyden updates as they run; for large ``k`` the per-restart Jacobians are most of a
+        Broyden solve's cost (``k = 256``: 8 restarts x 256 JVPs). With ``jacobian="exact"`` it
+        affects only the first iteration.
 
     Raises:
-      ValueError: naming the option, for an unknown ``jacobian``, a non-positive or non-integer
+      ValueError: naming the option, for an unknown ``jacobian`` or ``start_jacobian``, a non-positive or non-integer
         ``keep`` / ``screen_steps`` / ``steps``, a negative or non-integer ``refresh``, or a
         negative or non-finite ``tol``.
 
     Examples:
       >>> LM()
-      LM(jacobian='broyden', keep=None, screen_steps=5, steps=200, tol=1e-06, refresh=1)
+      LM(jacobian='broyden', keep=None, screen_steps=5, steps=200, tol=1e-06, refresh=1, start_jacobian='each')
       >>> LM(jacobian="exact", keep=None).steps
       100
     """
@@ -103,10 +109,13 @@ class LM:
     steps: int | None = None
     tol: float = 1e-6
     refresh: int = 1
+    start_jacobian: str = "each"
 
     def __post_init__(self):
         if self.jacobian not in _LM_DEFAULT_STEPS:
             raise ValueError(f"jacobian: expected 'broyden' or 'exact', got {self.jacobian!r}")
+        if self.start_jacobian not in ("each", "shared"):
+            raise ValueError(f"start_jacobian: expected 'each' or 'shared', got {self.start_jacobian!r}")
         object.__setattr__(self, "keep", _positive_int(self.keep, "keep", allow_none=True))
         object.__setattr__(self, "screen_steps", _positive_int(self.screen_steps, "screen_steps"))
         steps = _LM_DEFAULT_STEPS[self.jacobian] if self.steps is None else self.steps

@@ -30,6 +30,7 @@ def test_solver_objects_hold_their_options_and_validate_them():
         (lambda: LM(screen_steps=0), "screen_steps"),
         (lambda: LM(steps=2.5), "steps: expected a positive integer"),
         (lambda: LM(tol=-1.0), "tol: expected a finite number >= 0"),
+        (lambda: LM(start_jacobian="mean"), "start_jacobian: expected 'each' or 'shared'"),
         (lambda: Adam(steps=0), "steps"),
         (lambda: Adam(learning_rate=0.0), "learning_rate: expected a finite number > 0"),
         (lambda: Adam(learning_rate=float("nan")), "learning_rate"),

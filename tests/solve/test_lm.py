@@ -129,6 +129,32 @@ def test_refresh_confirms_a_broyden_stop(G, mri4, problem):
     assert float(plain.loss) == best  # refresh applies to Broyden only
 
 
+def test_lm_init_takes_a_given_jacobian_and_checks_its_shape(problem):
+    _, _, r = problem
+    h0 = jax.random.normal(jax.random.key(8), (K,))
+    exact = optim.lm_init(r, h0, jnp.float32(1e-6), steps=3)
+    given = optim.lm_init(r, h0, jnp.float32(1e-6), steps=3, J=2.0 * exact.J)
+    assert jnp.allclose(given.res, exact.res) and jnp.allclose(given.J, 2.0 * exact.J)
+    assert jnp.allclose(given.JtJ, 4.0 * exact.JtJ, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"J: expected shape"):
+        optim.lm_init(r, h0, jnp.float32(1e-6), steps=3, J=exact.J[:, :-1])
+
+
+def test_shared_start_jacobian_costs_k_jvps_in_all_and_finds_the_same_solution(G, mri4, problem, monkeypatch):
+    x_star, b, _ = problem
+    opts = {"restarts": 4, "lam": 1e-6, "key": jax.random.key(3)}
+    each = solve_latent(G, mri4, b, solver=LM(), **opts)
+    shared = solve_latent(G, mri4, b, solver=LM(start_jacobian="shared"), **opts)
+    assert rel(shared.x, x_star) < 1e-2 and rel(shared.x, each.x) < 1e-2
+    # Traced anew (another solver): one exact Jacobian (at the starts' mean), then every restart's
+    # starting state gets it instead of computing its own.
+    calls = []
+    real_lm_init = optim.lm_init
+    monkeypatch.setattr(optim, "lm_init", lambda *a, **kw: calls.append(kw.get("J")) or real_lm_init(*a, **kw))
+    solve_latent(G, mri4, b, solver=LM(start_jacobian="shared", steps=3), **opts)
+    assert calls[0] is None and all(J is not None for J in calls[1:])  # one exact Jacobian, then given
+
+
 @pytest.mark.parametrize("refresh", [-1, 1.5, True, "1", None])
 def test_lm_rejects_a_bad_refresh(refresh):
     with pytest.raises(ValueError, match="refresh"):
