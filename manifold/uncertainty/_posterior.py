@@ -20,6 +20,7 @@ from manifold.uncertainty._sampler import sample_batch
 __all__ = ["PosteriorSamples", "sample_posterior"]
 
 RHAT_WARN = 1.1
+DEPTH_WARN = 0.01  # fraction of draws cut at max_tree_depth above which sample_posterior warns
 
 
 @jax.tree_util.register_dataclass
@@ -53,6 +54,8 @@ class PosteriorSamples:
       divergences: ``(C,)`` divergent transitions of each chain after the warm-up.
       acceptance: ``(C,)`` mean acceptance probability of each chain after the warm-up.
       grad_evals: ``(C,)`` gradient evaluations (leapfrog steps) of each chain after the warm-up.
+      tree_depth_hits: ``(C,)`` draws of each chain after the warm-up whose NUTS trajectory was cut
+        at ``max_tree_depth`` (0 for HMC).
     """
 
     h: jax.Array
@@ -76,6 +79,7 @@ class PosteriorSamples:
     divergences: jax.Array
     acceptance: jax.Array
     grad_evals: jax.Array
+    tree_depth_hits: jax.Array
 
     def interval(self, level: float) -> tuple[jax.Array, jax.Array]:
         """Pixel-wise equal-tailed credible interval ``(lower, upper)`` from the kept image draws.
@@ -136,6 +140,7 @@ def sample_posterior(
     n_warmup: int = 500,
     method: str = "nuts",
     num_integration_steps: int = 16,
+    max_tree_depth: int = 10,
     dense_mass: bool = True,
     target_acceptance: float = 0.8,
     keep_images: int = 0,
@@ -185,6 +190,10 @@ def sample_posterior(
         whitened coordinates, i.e. the Laplace covariance at the start).
       method: ``"nuts"`` (default) or ``"hmc"`` (fixed ``num_integration_steps`` leapfrog steps).
       num_integration_steps: trajectory length of ``"hmc"``.
+      max_tree_depth: ``"nuts"`` doubles its trajectory at most this many times per draw (at most
+        ``2^max_tree_depth - 1`` leapfrog steps, each a forward and a gradient of ``A(G(h))``;
+        default 10, Stan's). Cut trajectories leave the chain correct but slow; when more than
+        1 % of the draws are cut a ``UserWarning`` says so.
       dense_mass: adapt a dense inverse mass matrix instead of a diagonal one (helps when the
         data correlate the latents strongly; costs ``k^2`` per step).
       target_acceptance: the acceptance rate the step-size adaptation aims at.
@@ -195,7 +204,7 @@ def sample_posterior(
       mode_separation: chains whose latent means differ by more than this many within-chain
         standard deviations count as separate modes.
       latent_dim: ``k`` when ``G`` has no ``latent_dim`` attribute.
-      warn: warn when some ``R-hat > 1.1``.
+      warn: warn when some ``R-hat > 1.1`` or the trees are cut at ``max_tree_depth``.
 
     Returns:
       A :class:`PosteriorSamples` with the draws ``.h`` (and ``.x`` if kept), ``.x_mean``,
@@ -212,7 +221,8 @@ def sample_posterior(
 
     Warns:
       UserWarning: when ``R-hat > 1.1`` for some latent of some ``b``: the chains disagree
-        (separate modes, or too short a run), naming the data rows, the R-hat and the modes.
+        (separate modes, or too short a run), naming the data rows, the R-hat and the modes; and
+        when more than 1 % of some ``b``'s NUTS draws hit ``max_tree_depth``, naming the rows.
 
     Examples:
       A random MLP generator (k = 2) and 2x undersampled MRI with 1 % noise:
@@ -241,6 +251,7 @@ def sample_posterior(
     if method not in ("nuts", "hmc"):
         raise ValueError(f"method: expected 'nuts' or 'hmc', got {method!r}")
     num_integration_steps = _positive_int(num_integration_steps, "num_integration_steps")
+    max_tree_depth = _positive_int(max_tree_depth, "max_tree_depth")
     if not (isinstance(target_acceptance, numbers.Real) and 0.0 < float(target_acceptance) < 1.0):
         raise ValueError(f"target_acceptance: expected a number in (0, 1), got {target_acceptance!r}")
     for name, value in (("max_start_gap", max_start_gap), ("mode_separation", mode_separation)):
@@ -279,12 +290,15 @@ def sample_posterior(
         dense=bool(dense_mass),
         target_accept=float(target_acceptance),
         num_steps=num_integration_steps if method == "hmc" else 0,
+        max_depth=max_tree_depth if method == "nuts" else 0,
         keep_images=keep_images,
     )
     out = {name: a.reshape(batch + a.shape[1:]) for name, a in out.items()}
     result = PosteriorSamples(**out, h_start=starts.reshape(batch + starts.shape[1:]), noise_var=sigma2.reshape(batch))
     if warn and n_samples >= 4:
         _warn_rhat(result, batch, n_chains)
+    if warn and method == "nuts":
+        _warn_tree_depth(result, batch, n_chains * n_samples, max_tree_depth)
     return result
 
 
@@ -326,6 +340,23 @@ def _warn_rhat(result: PosteriorSamples, batch: tuple[int, ...], n_chains: int) 
         f"sample_posterior: R-hat > {RHAT_WARN} for {where}: the {n_chains} chains disagree. Either the posterior has "
         "separate modes that the chains cannot cross (n_modes > 1: see .mode_x; the pooled mean and std then weigh "
         "every chain equally, not by posterior mass) or the chains are too short (raise n_warmup / n_samples).",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _warn_tree_depth(result: PosteriorSamples, batch: tuple[int, ...], draws: int, max_depth: int) -> None:
+    hits = np.asarray(result.tree_depth_hits).reshape((-1, result.tree_depth_hits.shape[-1])).sum(axis=-1)
+    bad = np.flatnonzero(hits > DEPTH_WARN * draws)
+    if bad.size == 0:
+        return
+    rows = ", ".join(f"{int(i)} ({100.0 * hits[i] / draws:.0f} %)" for i in bad[:10])
+    where = f"b rows {rows} of the flattened batch {batch}" if batch else f"b ({100.0 * hits[0] / draws:.0f} %)"
+    warnings.warn(
+        f"sample_posterior: NUTS trajectories were cut at max_tree_depth = {max_depth} "
+        f"({2**max_depth - 1} leapfrog steps) in {where} of the draws: the chains are valid but slow and "
+        "mix by short random walks. The posterior is much narrower in some direction than the Laplace "
+        "approximation at the start says (check noise_level against the data), or raise max_tree_depth.",
         UserWarning,
         stacklevel=3,
     )

@@ -118,7 +118,7 @@ def cluster_chains(chain_mean, chain_var, chain_logp, threshold):
     return labels, n_modes, mode_h, counts.astype(jnp.int32), mode_logp
 
 
-def _chain(logp, key, h0, L, *, method, n_warmup, n_samples, dense, target_accept, num_steps):
+def _chain(logp, key, h0, L, *, method, n_warmup, n_samples, dense, target_accept, num_steps, max_depth):
     """Window adaptation then ``n_samples`` steps of one chain, in whitened coordinates about ``h0``.
 
     The chain samples ``z`` with ``h = h0 + L z`` (``L`` the Laplace factor at ``h0``): a linear
@@ -129,10 +129,12 @@ def _chain(logp, key, h0, L, *, method, n_warmup, n_samples, dense, target_accep
     posterior variance of ``h``: the adapted metric then forgets the data's scale, and the steps
     shrink tenfold. In ``z`` the posterior variance is about 1 and the shrinkage is harmless.
 
-    Returns ``(samples h (n, k), logdensity (n,), step_size, divergences, acceptance, grad_evals)``.
+    Returns ``(samples h (n, k), logdensity (n,), step_size, divergences, acceptance, grad_evals,
+    depth_hits)``; ``depth_hits`` counts the NUTS draws whose trajectory was cut at ``max_depth``
+    doublings (``2^max_depth - 1`` leapfrog steps) before it turned; always 0 for HMC.
     """
     algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
-    extra = {} if method == "nuts" else {"num_integration_steps": num_steps}
+    extra = {"max_num_doublings": max_depth} if method == "nuts" else {"num_integration_steps": num_steps}
     logp_z = lambda z: logp(h0 + L @ z)
     z0 = jnp.zeros_like(h0)
     key_warm, key_run = jax.random.split(key)
@@ -159,15 +161,18 @@ def _chain(logp, key, h0, L, *, method, n_warmup, n_samples, dense, target_accep
             info.is_divergent,
             info.acceptance_rate,
             info.num_integration_steps,
+            info.num_trajectory_expansions >= max_depth if method == "nuts" else jnp.asarray(False),
         )
 
-    _, (hs, lps, divergent, accept, n_int) = jax.lax.scan(step, state, jax.random.split(key_run, n_samples))
-    return hs, lps, params["step_size"], divergent.sum(), accept.mean(), n_int.sum()
+    _, (hs, lps, divergent, accept, n_int, at_max) = jax.lax.scan(step, state, jax.random.split(key_run, n_samples))
+    return hs, lps, params["step_size"], divergent.sum(), accept.mean(), n_int.sum(), at_max.sum()
 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("method", "n_warmup", "n_samples", "dense", "target_accept", "num_steps", "keep_images"),
+    static_argnames=(
+        "method", "n_warmup", "n_samples", "dense", "target_accept", "num_steps", "max_depth", "keep_images"
+    ),
 )
 def sample_batch(
     G,
@@ -184,6 +189,7 @@ def sample_batch(
     dense,
     target_accept,
     num_steps,
+    max_depth,
     keep_images,
 ):
     """Sample every row of ``b`` ``(n, *out_shape)`` from the chain starts ``h0`` ``(n, C, k)`` (rows by ``lax.map``).
@@ -198,6 +204,7 @@ def sample_batch(
         dense=dense,
         target_accept=target_accept,
         num_steps=num_steps,
+        max_depth=max_depth,
     )
 
     def one(b_i, h0_i, sigma2_i, key_i):
@@ -205,7 +212,7 @@ def sample_batch(
         C = h0_i.shape[0]
         residual = lambda h: real_view(A(G(h)) - b_i)
         factors = jax.vmap(lambda h: optim.laplace_factor(residual, h, sigma2_i))(h0_i)
-        hs, lps, step, div, acc, n_grad = jax.vmap(lambda k_c, h_c, l_c: chain(logp, k_c, h_c, l_c))(
+        hs, lps, step, div, acc, n_grad, depth_hits = jax.vmap(lambda k_c, h_c, l_c: chain(logp, k_c, h_c, l_c))(
             jax.random.split(key_i, C), h0_i, factors
         )
         x_mean, x_std, images = _image_moments(G, hs, keep_images)
@@ -242,6 +249,7 @@ def sample_batch(
             "divergences": div,
             "acceptance": acc,
             "grad_evals": n_grad,
+            "tree_depth_hits": depth_hits,
         }
 
     keys = jax.random.split(key, b.shape[0])

@@ -54,6 +54,7 @@ def test_chains_agree_on_the_calibration_problems(calibration):
     assert float(post.ess.min()) > 500  # of 4 x 1000 draws
     assert bool(jnp.all(post.n_modes == 1))
     assert int(post.divergences.sum()) == 0
+    assert int(post.tree_depth_hits.sum()) == 0  # well whitened: no trajectory needs 1023 steps
     # the truth is a typical draw: its z-score under the posterior is O(1), not O(100)
     z = (h_true - post.h_mean) / post.h_std
     assert float(jnp.sqrt(jnp.mean(z**2))) < 2.0
@@ -217,6 +218,8 @@ def test_non_finite_data_are_refused(small, bad):
         ("keep_images", -1),
         ("method", "mala"),
         ("num_integration_steps", 0),
+        ("max_tree_depth", 0),
+        ("max_tree_depth", 2.5),
         ("target_acceptance", 1.0),
         ("max_start_gap", 0.0),
         ("mode_separation", float("nan")),
@@ -239,8 +242,21 @@ def test_more_kept_images_than_draws_and_a_missing_key_are_refused(small):
 
 
 def test_result_is_a_pytree():
-    leaves = jax.tree_util.tree_leaves(PosteriorSamples(*[jnp.zeros(1)] * 21))
-    assert len(leaves) == 21
+    leaves = jax.tree_util.tree_leaves(PosteriorSamples(*[jnp.zeros(1)] * 22))
+    assert len(leaves) == 22
+
+
+def test_trajectories_cut_at_the_maximum_tree_depth_are_counted_and_warned(small):
+    G, A, b = small
+    opts = {"noise_level": 0.05, "key": jax.random.key(4), "n_samples": 100, "n_warmup": 100}
+    with pytest.warns(UserWarning, match=r"cut at max_tree_depth = 1 \(1 leapfrog steps\) in b \(\d+ %\)"):
+        cut = sample_posterior(G, A, b, max_tree_depth=1, **opts)
+    assert int(cut.tree_depth_hits.sum()) > 0.01 * 4 * 100
+    assert bool(jnp.all(cut.grad_evals <= 100))  # one leapfrog step per draw at most
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = sample_posterior(G, A, b, **opts)
+    assert int(full.tree_depth_hits.sum()) == 0
 
 
 def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibration):
