@@ -88,8 +88,11 @@ class LM:
         Jacobian at every start, ``k`` JVPs per restart. ``"shared"``: the exact Jacobian at the
         mean of the starts, given to every restart (``k`` JVPs in all) and corrected by the
         Broyden updates as they run; for large ``k`` the per-restart Jacobians are most of a
-        Broyden solve's cost (``k = 256``: 8 restarts x 256 JVPs). With ``jacobian="exact"`` it
-        affects only the first iteration.
+        Broyden solve's cost (``k = 256``: 8 restarts x 256 JVPs). Validated for near-linear
+        generators only: on the shipped ``mri-vae`` (probabilistic PCA plus a residual, k = 256)
+        it agrees with exact LM and is 1.4-2.4x faster; on the non-linear ``mri-gan`` at 8x with
+        held-out slices it kept the best restart in 4 of 8 problems (``LM()``: 7 of 8). With
+        ``jacobian="exact"`` it affects only the first iteration.
 
     Raises:
       ValueError: naming the option, for an unknown ``jacobian`` or ``start_jacobian``, a non-positive or non-integer
