@@ -146,6 +146,7 @@ def run_case(G, A, x_true, key, cfg: UncertaintyConfig, percent: float, region: 
         "ess_min": float(jnp.nanmin(post.ess)),
         "n_modes": [int(m) for m in np.asarray(post.n_modes)],
         "divergences": int(post.divergences.sum()),
+        "tree_depth_hits": int(post.tree_depth_hits.sum()),  # NUTS draws cut at max_tree_depth
         "rhat_warnings": sum("R-hat" in str(w.message) for w in caught),
         **error_numbers(post.x_mean, post.x_std, x_true, region),
     }
@@ -195,6 +196,7 @@ def calibrate(G, A, x_prior, key, cfg: UncertaintyConfig, region: np.ndarray, pa
                     "0.50": numbers["coverage"]["0.50"],
                     "rhat_max": numbers["rhat_max"],
                     "seconds": round(numbers["seconds (incl. compile)"]),
+                    "tree_depth_hits": numbers["tree_depth_hits"],
                 }
             ),
             flush=True,
