@@ -323,6 +323,14 @@ def _starts(restart_h, restart_loss, sigma2, max_gap):
     return jax.vmap(one)(restart_h, keep)
 
 
+def _bad_rows(batch: tuple[int, ...], bad: np.ndarray, detail) -> str:
+    """``"b (detail)"`` for one data vector, else ``"b rows i (detail), ... of the flattened batch"`` (at most 10)."""
+    if not batch:
+        return f"b ({detail(0)})"
+    rows = ", ".join(f"{int(i)} ({detail(i)})" for i in bad[:10])
+    return f"b rows {rows} of the flattened batch {batch}"
+
+
 def _warn_rhat(result: PosteriorSamples, batch: tuple[int, ...], n_chains: int) -> None:
     rhat = np.asarray(result.rhat).reshape((-1, result.rhat.shape[-1]))
     worst = np.nanmax(np.where(np.isfinite(rhat), rhat, np.inf), axis=-1) if rhat.size else np.zeros(0)
@@ -330,12 +338,7 @@ def _warn_rhat(result: PosteriorSamples, batch: tuple[int, ...], n_chains: int) 
     if bad.size == 0:
         return
     n_modes = np.asarray(result.n_modes).reshape(-1)
-    rows = ", ".join(f"{int(i)} (R-hat {worst[i]:.2f}, {int(n_modes[i])} modes)" for i in bad[:10])
-    where = (
-        f"b rows {rows} of the flattened batch {batch}"
-        if batch
-        else f"b (R-hat {worst[0]:.2f}, {int(n_modes[0])} modes)"
-    )
+    where = _bad_rows(batch, bad, lambda i: f"R-hat {worst[i]:.2f}, {int(n_modes[i])} modes")
     warnings.warn(
         f"sample_posterior: R-hat > {RHAT_WARN} for {where}: the {n_chains} chains disagree. Either the posterior has "
         "separate modes that the chains cannot cross (n_modes > 1: see .mode_x; the pooled mean and std then weigh "
@@ -350,8 +353,7 @@ def _warn_tree_depth(result: PosteriorSamples, batch: tuple[int, ...], draws: in
     bad = np.flatnonzero(hits > DEPTH_WARN * draws)
     if bad.size == 0:
         return
-    rows = ", ".join(f"{int(i)} ({100.0 * hits[i] / draws:.0f} %)" for i in bad[:10])
-    where = f"b rows {rows} of the flattened batch {batch}" if batch else f"b ({100.0 * hits[0] / draws:.0f} %)"
+    where = _bad_rows(batch, bad, lambda i: f"{100.0 * hits[i] / draws:.0f} %")
     warnings.warn(
         f"sample_posterior: NUTS trajectories were cut at max_tree_depth = {max_depth} "
         f"({2**max_depth - 1} leapfrog steps) in {where} of the draws: the chains are valid but slow and "
