@@ -126,6 +126,9 @@ def main(argv=None):
     )
     add_force_flag(parser)
     args = parser.parse_args(argv)
+    names = list(solvers(PruningConfig()))
+    if set(args.solvers or ()) - set(names):
+        parser.error(f"--solvers: unknown {sorted(set(args.solvers) - set(names))}; the rows are {names}")
     guard = load_guard(args.force)
     cfg = PruningConfig(n=args.n, eit_n=args.eit_n, generator=args.generator, accel=args.accel, repeats=args.repeats)
     key = jax.random.key(cfg.seed)
