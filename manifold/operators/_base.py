@@ -23,6 +23,7 @@ array, and a second instance with the same static structure reuses the compiled 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -114,6 +115,16 @@ def apply_batched(fn: Callable, x: jax.Array, core_ndim: int, *, batched: Callab
         return fn(x)
     out = (jax.vmap(fn) if batched is None else batched)(x.reshape((-1, *x.shape[x.ndim - core_ndim :])))
     return out.reshape(batch + out.shape[1:])
+
+
+@functools.partial(jax.jit, static_argnames=("method", "core_ndim"))
+def _apply_method(op: Any, x: jax.Array, method: str, core_ndim: int) -> jax.Array:
+    """``op.<method>`` over the batch axes of ``x``, compiled once per operator structure and shape.
+
+    Forward maps are pytrees, so a new instance with new arrays reuses the executable; run eagerly,
+    a nonlinear map such as the EIT FEM would compile each of its primitives on first use (seconds).
+    """
+    return apply_batched(getattr(op, method), x, core_ndim)
 
 
 def check_array(x: Any, name: str, *, shape: tuple[int, ...] | None = None) -> jax.Array:
@@ -338,7 +349,7 @@ class ForwardMap(metaclass=_CheckedConstruction):
         Returns:
           ``(*batch, *out_shape)``.
         """
-        return apply_batched(self._forward, self.check_input(x), len(self.in_shape))
+        return _apply_method(self, self.check_input(x), "_forward", len(self.in_shape))
 
     @property
     def in_size(self) -> int:
@@ -452,15 +463,18 @@ class LinearOperator(ForwardMap):
         Raises:
           ValueError: when ``y`` fails :meth:`check_output` (shape, real vs complex, NaN).
         """
-        return apply_batched(self._adjoint, self.check_output(y, "y"), len(self.out_shape))
+        return _apply_method(self, self.check_output(y, "y"), "_adjoint", len(self.out_shape))
 
     def pinv(self, y: jax.Array) -> jax.Array:
         """Apply the Moore-Penrose pseudo-inverse ``A^+`` to ``y`` (batched and checked like ``adjoint``)."""
-        return apply_batched(self._pinv, self.check_output(y, "y"), len(self.out_shape))
+        return _apply_method(self, self.check_output(y, "y"), "_pinv", len(self.out_shape))
 
     def normal(self, x: jax.Array) -> jax.Array:
         """Apply the normal operator ``A^H A`` to ``x``."""
-        return apply_batched(lambda v: self._adjoint(self._forward(v)), self.check_input(x), len(self.in_shape))
+        return _apply_method(self, self.check_input(x), "_normal", len(self.in_shape))
+
+    def _normal(self, x: jax.Array) -> jax.Array:
+        return self._adjoint(self._forward(x))
 
     def _out_dtype(self, in_dtype) -> Any:
         return jax.eval_shape(self._forward, jax.ShapeDtypeStruct(self.in_shape, in_dtype)).dtype

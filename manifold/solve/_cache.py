@@ -12,8 +12,10 @@ the setting changed) points it at a user cache folder unless the user has chosen
 A directory already set with ``jax.config.update("jax_compilation_cache_dir", ...)`` (or
 ``JAX_COMPILATION_CACHE_DIR``) is left alone. JAX only writes executables that took at least
 ``jax_persistent_cache_min_compile_time_secs`` to compile; when manifold sets the folder it
-lowers that threshold from JAX's 1 s to 0.1 s, so the small helper computations around a solve
-(shape checks, ``G(h)``) are cached too and a fresh process reaches its first result in seconds.
+lowers that threshold from JAX's 1 s to 0, so the small computations around a solve (building an
+EIT model, shape checks, ``G(h)``, the checks of the result: each a 20-80 ms compilation, about
+a second together) are read back too. It also caps the folder at 2 GiB (least recently used
+entries go first) unless ``jax_compilation_cache_max_size`` was set.
 The cache is trusted code: do not point it at a folder others can write to.
 """
 
@@ -27,7 +29,8 @@ import jax
 __all__ = ["ENV_VAR", "cache_dir", "enable_compilation_cache"]
 
 ENV_VAR = "MANIFOLD_JAX_CACHE"
-_MIN_COMPILE_SECONDS = 0.1
+_MIN_COMPILE_SECONDS = 0.0
+_MAX_BYTES = 2 * 1024**3
 _state: dict[str, str | None] = {}
 
 
@@ -65,5 +68,7 @@ def enable_compilation_cache() -> str | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     if jax.config.jax_persistent_cache_min_compile_time_secs > _MIN_COMPILE_SECONDS:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_SECONDS)
+    if jax.config.jax_compilation_cache_max_size < 0:
+        jax.config.update("jax_compilation_cache_max_size", _MAX_BYTES)
     _state["dir"] = str(path)
     return str(path)

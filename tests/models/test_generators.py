@@ -46,6 +46,30 @@ def test_generator_shapes_jit_vmap_jacfwd(model):
     assert G.has_encoder == (not isinstance(model, GAN))
 
 
+def test_generator_is_traced_once_inside_a_transformation():
+    """``G`` inside jit (a solver's residual, its Jacobian, its final image) reuses one trace of ``apply``."""
+    from manifold.models import Generator
+
+    traces = []
+
+    def apply(w, h):
+        traces.append(1)
+        return jnp.tanh(h @ w).reshape(-1, 2, 2)
+
+    G = Generator(apply, jnp.eye(3, 4), latent_dim=3, image_shape=(2, 2))
+    h = jnp.array([0.1, -0.2, 0.3])
+
+    @jax.jit
+    def uses(G, h):
+        return G(h) + jax.jvp(G, (h,), (h,))[1] + jax.jacfwd(G)(h).sum(-1) + jax.vmap(G)(h[None])[0]
+
+    out = uses(G, h)
+    assert len(traces) == 1
+    np.testing.assert_allclose(
+        out[0, 0], np.tanh(0.1) + (1 - np.tanh(0.1) ** 2) * 0.1 + 1 - np.tanh(0.1) ** 2 + np.tanh(0.1), rtol=1e-5
+    )
+
+
 def test_encoder_matches_model(model):
     if isinstance(model, GAN):
         pytest.skip("the GAN has no encoder")

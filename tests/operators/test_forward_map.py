@@ -100,6 +100,28 @@ def test_new_instance_does_not_recompile():
     assert apply._cache_size() == 2
 
 
+def test_eager_call_is_one_compiled_program_per_structure():
+    """``F(x)`` outside jit runs one executable per (class, static fields, shape), not op by op."""
+    from manifold.operators import _base
+
+    traces = []
+
+    class Counted(Cube):
+        def _forward(self, x):
+            traces.append(1)
+            return super()._forward(x)
+
+    x = jnp.arange(6.0).reshape(2, 3)
+    F, F5 = Counted(3, 2.0), Counted(3, 5.0)
+    traces.clear()  # construction traces _forward once each (the shape check)
+    np.testing.assert_allclose(F(x), 2 * x**3)
+    np.testing.assert_allclose(F5(x), 5 * x**3)  # new weights: the same executable
+    assert len(traces) == 1
+    size = _base._apply_method._cache_size()
+    F5(x[0])  # unbatched: a new shape compiles once more
+    assert _base._apply_method._cache_size() == size + 1 and len(traces) == 2
+
+
 def test_forward_map_input_validation():
     F = Cube(3, 2.0)
     with pytest.raises(
