@@ -16,3 +16,29 @@ def median_time(fn, repeats: int, *, warm_up: bool = True) -> float:
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def paired_ratios(slow, fast, pairs: int) -> list[float]:
+    """``pairs`` ratios ``t(slow) / t(fast)``, each from one run of ``slow`` between two of ``fast``.
+
+    On a machine whose speed drifts over minutes (a VM), two medians taken minutes apart divide
+    different machines; interleaving puts each slow run next to its fast runs, so the median of
+    the per-pair ratios is a stable figure. ``fast``'s time in a pair is the mean of the run
+    before and the run after. Both functions are called once first to compile.
+    """
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        return time.perf_counter() - t0
+
+    jax.block_until_ready(slow())
+    jax.block_until_ready(fast())
+    ratios = []
+    before = timed(fast)
+    for _ in range(pairs):
+        t_slow = timed(slow)
+        after = timed(fast)
+        ratios.append(t_slow / (0.5 * (before + after)))
+        before = after
+    return ratios
