@@ -14,8 +14,10 @@ A directory already set with ``jax.config.update("jax_compilation_cache_dir", ..
 ``jax_persistent_cache_min_compile_time_secs`` to compile; when manifold sets the folder it
 lowers that threshold from JAX's 1 s to 0, so the small computations around a solve (building an
 EIT model, shape checks, ``G(h)``, the checks of the result: each a 20-80 ms compilation, about
-a second together) are read back too. It also caps the folder at 2 GiB (least recently used
-entries go first) unless ``jax_compilation_cache_max_size`` was set.
+a second together) are read back too. The folder grows by a few kB per new small computation and
+about 1 MB per compiled solve; deleting it at any time only costs the next compilations. (JAX's
+own size cap, ``jax_compilation_cache_max_size``, is left unset: it needs ``filelock`` and warns
+on every write to a folder filled without it.)
 The cache is trusted code: do not point it at a folder others can write to.
 """
 
@@ -30,7 +32,6 @@ __all__ = ["ENV_VAR", "cache_dir", "enable_compilation_cache"]
 
 ENV_VAR = "MANIFOLD_JAX_CACHE"
 _MIN_COMPILE_SECONDS = 0.0
-_MAX_BYTES = 2 * 1024**3
 _state: dict[str, str | None] = {}
 
 
@@ -68,7 +69,5 @@ def enable_compilation_cache() -> str | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     if jax.config.jax_persistent_cache_min_compile_time_secs > _MIN_COMPILE_SECONDS:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_SECONDS)
-    if jax.config.jax_compilation_cache_max_size < 0:
-        jax.config.update("jax_compilation_cache_max_size", _MAX_BYTES)
     _state["dir"] = str(path)
     return str(path)

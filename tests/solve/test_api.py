@@ -216,22 +216,15 @@ def test_compilation_cache_folder_follows_the_environment(monkeypatch, tmp_path)
     assert _cache.cache_dir() == tmp_path / "manifold" / "jax"
     monkeypatch.setenv("MANIFOLD_JAX_CACHE", str(tmp_path / "mine"))
     monkeypatch.setattr(_cache, "_state", {})
-    previous = (
-        jax.config.jax_compilation_cache_dir,
-        jax.config.jax_persistent_cache_min_compile_time_secs,
-        jax.config.jax_compilation_cache_max_size,
-    )
-    jax.config.update("jax_compilation_cache_max_size", -1)
+    previous = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
     try:
         assert _cache.enable_compilation_cache() == str(tmp_path / "mine")
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0  # small computations too
-        assert jax.config.jax_compilation_cache_max_size == 2 * 1024**3  # bounded, least recently used out
         assert _cache.enable_compilation_cache() == str(tmp_path / "mine")  # once per process
     finally:
         jax.config.update("jax_compilation_cache_dir", previous[0])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
-        jax.config.update("jax_compilation_cache_max_size", previous[2])
 
 
 def test_tests_run_without_the_persistent_cache():
