@@ -87,7 +87,9 @@ class ClinicalConfig:
     # grows x2 past its edge while the best is there): the
     # coarse-mesh complete-electrode model differs from pyEIT's fine point-electrode one by more than 1 % noise
     noise_factors: tuple[float, ...] = (1.0, 2.0, 4.0)
-    nuisance: bool = True  # also the joint nuisance solve with the clinical generator
+    nuisance: bool = True  # also the joint nuisance solve with the clinical generator (CEM only)
+    # the reconstruction's electrode model: "cem", or "point", pyEIT's own model for the data (its mesh stays coarser)
+    electrode_model: str = "cem"
     seed: int = 100  # training used seeds 0 and 1
     out: str = "out/eit_clinical"
 
@@ -131,15 +133,25 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--out", default=ClinicalConfig.out)
     parser.add_argument("--no-nuisance", action="store_true", help="skip the joint nuisance solve (the slowest)")
+    parser.add_argument(
+        "--electrode-model",
+        choices=["cem", "point"],
+        default=ClinicalConfig.electrode_model,
+        help="the reconstruction's electrode model ('point' matches pyEIT's data model; no nuisance solve then)",
+    )
     args = parser.parse_args(argv)
     cfg = ClinicalConfig(
-        **(QUICK if args.quick else {}), generator=args.generator, out=args.out, nuisance=not args.no_nuisance
+        **(QUICK if args.quick else {}),
+        generator=args.generator,
+        out=args.out,
+        nuisance=not args.no_nuisance and args.electrode_model == "cem",  # contact impedances: a CEM quantity
+        electrode_model=args.electrode_model,
     )
     t_start = time.time()
     k_cases, k_noise, k_tune, k_tune_noise, k_solve = jax.random.split(jax.random.key(cfg.seed), 5)
 
     small, large, anomaly_masks = cases(cfg, k_cases)
-    model64, model128 = EITModel(16, image_size=64), EITModel(16, image_size=128)
+    model64, model128 = (EITModel(16, image_size=n, model=cfg.electrode_model) for n in (64, 128))
     G_clinical, G_lung = load_generator(cfg.generator), load_generator("eit-vae")
     if G_clinical.image_shape != (64, 64):
         raise ValueError(f"generator: expected a 64x64 generator, got image shape {G_clinical.image_shape}")
@@ -171,9 +183,8 @@ def main(argv=None) -> dict:
             )
         return np.asarray(sol.x), np.asarray(sol.data_p_value)
 
-    nuisance_map = model64.nuisance_map()  # contact impedances, electrode shift, chest width and depth
-
     def joint(d, noise_level):
+        nuisance_map = model64.nuisance_map()  # contact impedances, electrode shift, chest width and depth
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             sol = solve_latent_nuisance(
