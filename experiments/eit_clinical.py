@@ -2,6 +2,7 @@
 
     python experiments/eit_clinical.py --quick     # 1 case per finding, 2 restarts (a smoke run)
     python experiments/eit_clinical.py             # 6 held-out cases per finding
+    python experiments/eit_clinical.py --electrode-model point  # reconstruct with pyEIT's data model
 
 Held-out phantoms of every finding of :mod:`manifold.data.clinical` (keys never used in training):
 healthy lungs (the in-family case), 1, 2 and 3 anomalies, whole-lung and lobar collapse, a
