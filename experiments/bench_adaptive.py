@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("MANIFOLD_JAX_CACHE", "0")  # a fresh process compiles: what a first user waits for
 
 import jax
 
 from configs.quiet import add_force_flag, load_guard
+from configs.timing import wall_time
 from manifold.data import mri_training_images
 from manifold.models import load_generator
 from manifold.operators import MRI, gaussian_noise, masks, noise_sigma
 from manifold.solve import solve_adaptive, solve_latent
-
-
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - t0
 
 
 def main(argv=None) -> None:
@@ -49,10 +43,10 @@ def main(argv=None) -> None:
         ("latent (solve_latent)", lambda bb: solve_latent(G, A, bb, lam=1.0, key=key, warn=False).x),
         ("adaptive (solve_adaptive)", lambda bb: solve_adaptive(G, A, bb, lam=1.0, key=key).x),
     ):
-        first = timed(lambda fn=fn: fn(b[0]))
-        second = timed(lambda fn=fn: fn(b[0]))
-        batch_first = timed(lambda fn=fn: fn(b))
-        batch = timed(lambda fn=fn: fn(b))
+        first = wall_time(lambda fn=fn: fn(b[0]))
+        second = wall_time(lambda fn=fn: fn(b[0]))
+        batch_first = wall_time(lambda fn=fn: fn(b))
+        batch = wall_time(lambda fn=fn: fn(b))
         rows[name] = (first, second, batch_first, batch / args.batch)
     guard.check("before the report")
     print(f"{'method':<28}{'1st call s':>11}{'2nd call s':>11}{f'batch {args.batch} 1st s':>16}{'per image s':>13}")

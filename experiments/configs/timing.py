@@ -6,16 +6,18 @@ import time
 import jax
 
 
+def wall_time(fn) -> float:
+    """Seconds of one ``fn()`` call, to its results being ready."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - t0
+
+
 def median_time(fn, repeats: int, *, warm_up: bool = True) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up (compilation) call."""
     if warm_up:
         jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(wall_time(fn) for _ in range(repeats))
 
 
 def paired_ratios(slow, fast, pairs: int) -> list[float]:
@@ -26,19 +28,13 @@ def paired_ratios(slow, fast, pairs: int) -> list[float]:
     the per-pair ratios is a stable figure. ``fast``'s time in a pair is the mean of the run
     before and the run after. Both functions are called once first to compile.
     """
-
-    def timed(fn) -> float:
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        return time.perf_counter() - t0
-
     jax.block_until_ready(slow())
     jax.block_until_ready(fast())
     ratios = []
-    before = timed(fast)
+    before = wall_time(fast)
     for _ in range(pairs):
-        t_slow = timed(slow)
-        after = timed(fast)
+        t_slow = wall_time(slow)
+        after = wall_time(fast)
         ratios.append(t_slow / (0.5 * (before + after)))
         before = after
     return ratios
