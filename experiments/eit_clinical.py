@@ -184,8 +184,10 @@ def main(argv=None) -> dict:
             )
         return np.asarray(sol.x), np.asarray(sol.data_p_value)
 
+    # contact impedances, electrode shift, chest width and depth: CEM quantities, so only with the CEM
+    nuisance_map = model64.nuisance_map() if cfg.nuisance else None
+
     def joint(d, noise_level):
-        nuisance_map = model64.nuisance_map()  # contact impedances, electrode shift, chest width and depth
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             sol = solve_latent_nuisance(
