@@ -6,7 +6,12 @@ A = identity) is measured on held-out synthetic images and on the MNI152 test sp
 The validation scans (``mri_validation``) are reported beside them but choose nothing. TwoNN and
 MLE estimate the intrinsic dimension of held-out synthetic images.
 
+With several ``--n-train`` values the ceilings are measured for each training-set size (PCA by
+the randomized SVD, ``fit_pca(..., key=...)``): does more synthetic data raise the linear
+ceiling, or has it saturated?
+
     python experiments/latent_size_sweep.py --n-train 6000 --out out/latent_size_sweep.json
+    python experiments/latent_size_sweep.py --n-train 3000 8000 16000 32000 --ks 64 128 256
 """
 
 from __future__ import annotations
@@ -35,27 +40,30 @@ def projection_psnr(images, basis, mean) -> np.ndarray:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=128)
-    p.add_argument("--n-train", type=int, default=6000)
+    p.add_argument("--n-train", type=int, nargs="+", default=[6000], help="training-set sizes")
     p.add_argument("--n-test", type=int, default=400)
     p.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     p.add_argument("--out", type=Path, default=Path("out/latent_size_sweep.json"))
     args = p.parse_args(argv)
-    train = mri_training_images(args.n_train, size=args.size, key=jax.random.key(0))
     held = mri_training_images(args.n_test, size=args.size, key=jax.random.key(1), split="test")
     mni, _ = mri_slices(size=args.size, split="test")
     mni = (mni - mni.min(axis=(1, 2), keepdims=True)) / (
         mni.max(axis=(1, 2), keepdims=True) - mni.min(axis=(1, 2), keepdims=True)
     )
     val, names = mri_validation(args.size)
-    basis, mean = fit_pca(train, max(args.ks))
+    randomized = len(args.n_train) > 1
     rows = []
-    for k in args.ks:
-        row = {"k": k}
-        for name, x in (("held_out_synthetic", held), ("mni_test", mni), ("validation", val)):
-            row[name] = float(np.mean(projection_psnr(jnp.asarray(x), basis[:k], mean)))
-        row.update({f"validation/{n}": float(v) for n, v in zip(names, projection_psnr(val, basis[:k], mean))})
-        rows.append(row)
-        print(json.dumps(row))
+    for n in args.n_train:
+        train = mri_training_images(n, size=args.size, key=jax.random.key(0))
+        basis, mean = fit_pca(train, max(args.ks), key=jax.random.key(2) if randomized else None)
+        del train
+        for k in args.ks:
+            row = {"n_train": n, "k": k}
+            for name, x in (("held_out_synthetic", held), ("mni_test", mni), ("validation", val)):
+                row[name] = float(np.mean(projection_psnr(jnp.asarray(x), basis[:k], mean)))
+            row.update({f"validation/{s}": float(v) for s, v in zip(names, projection_psnr(val, basis[:k], mean))})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     flat = np.asarray(held).reshape(held.shape[0], -1)
     dims = {"twonn": float(twonn_dimension(flat)), "mle_k10": float(mle_dimension(flat, n_neighbours=10))}
     print("intrinsic dimension of held-out synthetic images:", dims)

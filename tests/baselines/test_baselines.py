@@ -164,6 +164,24 @@ def test_pca_subspace_is_exact_on_in_span_data():
         pca_subspace(A, A(x), basis[:, :4], mu)
 
 
+def test_randomized_pca_matches_the_full_svd():
+    """With a key, fit_pca's randomized range finder spans the full SVD's leading subspace."""
+    key_u, key_v, key_n = jax.random.split(jax.random.key(11), 3)
+    n, d, k = 300, 16 * 16, 12
+    u = jax.random.normal(key_u, (n, 40))
+    v, _ = jnp.linalg.qr(jax.random.normal(key_v, (d, 40)))
+    spectrum = 0.8 ** jnp.arange(40)  # a decaying spectrum, as image data have, plus noise
+    train = ((u * spectrum[None]) @ v.T + 1e-3 * jax.random.normal(key_n, (n, d))).reshape(n, 16, 16)
+    exact, mean = fit_pca(train, k)
+    fast, mean_fast = fit_pca(train, k, key=jax.random.key(0))
+    assert fast.shape == (k, 16, 16) and jnp.allclose(mean, mean_fast)
+    e, f = exact.reshape(k, -1), fast.reshape(k, -1)
+    assert jnp.allclose(f @ f.T, jnp.eye(k), atol=1e-4)  # orthonormal
+    assert jnp.allclose(jnp.abs(jnp.sum(e * f, axis=1)), 1.0, atol=1e-3)  # the same components, up to sign
+    with pytest.raises(ValueError, match="power_iterations"):
+        fit_pca(train, k, key=jax.random.key(0), power_iterations=-1)
+
+
 def test_eit_one_step_matches_the_dense_noser_solution():
     A = GaussianCS(20, (8, 8), key=jax.random.key(6))
     b = A(jax.random.normal(jax.random.key(7), (8, 8)))
