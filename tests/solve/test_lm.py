@@ -85,6 +85,20 @@ def test_lm_broyden_recovers_in_range_target_from_mri_4x(G, mri4, problem):
     assert sol.loss_history.shape == (200,) and bool(jnp.all(jnp.diff(sol.loss_history) <= 0))
 
 
+def test_refresh_polishes_the_best_restart_only(G, mri4, problem):
+    """The polish rounds run in the restarts' batched loop; the restarts that are not the best idle in it."""
+    _, b, _ = problem
+    opts = {"restarts": 4, "lam": 1e-6, "key": jax.random.key(5)}
+    plain = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=0), **opts)
+    polished = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=2), **opts)
+    best = int(jnp.argmin(plain.restart_loss))
+    others = jnp.arange(4) != best
+    assert jnp.array_equal(polished.restart_loss[others], plain.restart_loss[others])
+    assert jnp.array_equal(polished.restart_h[others], plain.restart_h[others])
+    assert float(polished.restart_loss[best]) < float(plain.restart_loss[best])
+    assert int(polished.iterations) > int(plain.iterations)
+
+
 def test_pruned_restarts_keep_their_screened_state_and_the_best_continues(G, mri4, problem):
     x_star, b, _ = problem
     opts = {"restarts": 6, "lam": 1e-6, "key": jax.random.key(3)}
