@@ -160,15 +160,15 @@ def headline(cfg: BenchConfig, problems: int) -> list[dict]:
     for seed in range(cfg.seed, cfg.seed + problems):
         G, A, x_star, b, _ = load_problem(dataclasses.replace(cfg, seed=seed))
         key = jax.random.key(seed + 1)
-        csgm = solve_latent(G, A, b, solver=adam, warn=False, restarts=cfg.restarts, lam=cfg.lam, key=key)
-        ours = solve_latent(G, A, b, key=key)
-        slow = lambda: solve_latent(G, A, b, solver=adam, warn=False, restarts=cfg.restarts, lam=cfg.lam, key=key).x
-        equal = lambda: solve_latent(G, A, b, restarts=cfg.restarts, lam=cfg.lam, key=key).x
-        literal = lambda: solve_latent(G, A, b, key=key).x
+        opts = {"restarts": cfg.restarts, "lam": cfg.lam, "key": key}
+        run_csgm = lambda: solve_latent(G, A, b, solver=adam, warn=False, **opts)
+        run_literal = lambda: solve_latent(G, A, b, key=key)
+        csgm, ours = run_csgm(), run_literal()
+        slow = lambda: run_csgm().x
         rows.append({
             "seed": seed,
-            "equal": statistics.median(paired_ratios(slow, equal, cfg.pairs)),
-            "literal": statistics.median(paired_ratios(slow, literal, cfg.pairs)),
+            "equal": statistics.median(paired_ratios(slow, lambda: solve_latent(G, A, b, **opts).x, cfg.pairs)),
+            "literal": statistics.median(paired_ratios(slow, lambda: run_literal().x, cfg.pairs)),
             "psnr": float(psnr(ours.x, x_star)),
             "loss": float(ours.loss),
             "csgm_psnr": float(psnr(csgm.x, x_star)),
