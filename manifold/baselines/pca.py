@@ -53,6 +53,8 @@ def fit_pca(
         raise ValueError(f"k: expected an int in [1, {min(x.shape[0], x[0].size)}], got {k!r}")
     if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 0:
         raise ValueError(f"power_iterations: expected a non-negative int, got {power_iterations!r}")
+    if key is not None and not _is_single_key(key):
+        raise TypeError(f"key: expected a jax.random key (e.g. jax.random.key(0)) or None, got {key!r}")
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("train_images: contains NaN or infinite values")
     mean = jnp.mean(x, axis=0)
@@ -62,6 +64,15 @@ def fit_pca(
     else:
         vt = _randomized_right_vectors(flat, k, key, power_iterations)
     return vt[:k].reshape((k, *x.shape[1:])), mean
+
+
+def _is_single_key(key) -> bool:
+    """A typed ``jax.random.key`` or a raw ``uint32[2]`` ``PRNGKey``."""
+    if not isinstance(key, jax.Array):
+        return False
+    return (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()) or (
+        key.dtype == jnp.uint32 and key.shape == (2,)
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(1, 3))

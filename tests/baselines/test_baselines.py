@@ -180,6 +180,8 @@ def test_randomized_pca_matches_the_full_svd():
     assert jnp.allclose(jnp.abs(jnp.sum(e * f, axis=1)), 1.0, atol=1e-3)  # the same components, up to sign
     with pytest.raises(ValueError, match="power_iterations"):
         fit_pca(train, k, key=jax.random.key(0), power_iterations=-1)
+    with pytest.raises(TypeError, match="key: expected a jax.random key"):
+        fit_pca(train, k, key=0)
 
 
 def test_eit_one_step_matches_the_dense_noser_solution():
