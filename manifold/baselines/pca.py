@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from manifold.baselines._common import check_linear_problem, check_positive, vmap_over_batch
+from manifold.checks import check_key
 from manifold.operators import real_view
 
 __all__ = ["fit_pca", "pca_subspace"]
@@ -53,8 +54,7 @@ def fit_pca(
         raise ValueError(f"k: expected an int in [1, {min(x.shape[0], x[0].size)}], got {k!r}")
     if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 0:
         raise ValueError(f"power_iterations: expected a non-negative int, got {power_iterations!r}")
-    if key is not None and not _is_single_key(key):
-        raise TypeError(f"key: expected a jax.random key (e.g. jax.random.key(0)) or None, got {key!r}")
+    key = None if key is None else check_key(key)
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("train_images: contains NaN or infinite values")
     mean = jnp.mean(x, axis=0)
@@ -65,14 +65,6 @@ def fit_pca(
         vt = _randomized_right_vectors(flat, k, key, power_iterations)
     return vt[:k].reshape((k, *x.shape[1:])), mean
 
-
-def _is_single_key(key) -> bool:
-    """A typed ``jax.random.key`` or a raw ``uint32[2]`` ``PRNGKey``."""
-    if not isinstance(key, jax.Array):
-        return False
-    return (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()) or (
-        key.dtype == jnp.uint32 and key.shape == (2,)
-    )
 
 
 @functools.partial(jax.jit, static_argnums=(1, 3))

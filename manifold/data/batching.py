@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import jax
 import jax.numpy as jnp
 
-from manifold.data._checks import check_key, check_positive_int
+from manifold.checks import check_key, check_positive_int
 
 __all__ = ["batches", "num_batches"]
 

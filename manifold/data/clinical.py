@@ -52,7 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.data._checks import check_key, check_positive_int, check_size
+from manifold.checks import check_key, check_positive_int
+from manifold.data._checks import check_size
 from manifold.data.lung import (
     _ASYM_MAX,
     _BASE,

@@ -46,7 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.data._checks import check_key, check_positive_int, check_size
+from manifold.checks import check_key, check_positive_int
+from manifold.data._checks import check_size
 from manifold.thorax import THORAX_EXPONENT, THORAX_SEMI_AXES, pixel_grid, thorax_mask
 
 __all__ = [

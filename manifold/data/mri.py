@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.data._checks import check_key, check_positive_int
+from manifold.checks import check_key, check_positive_int
 from manifold.data._warp import warp
 
 __all__ = [

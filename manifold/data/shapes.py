@@ -20,7 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from manifold.data._checks import check_key, check_positive_int
+from manifold.checks import check_key, check_positive_int
 from manifold.data._warp import warp
 from manifold.thorax import pixel_grid
 

@@ -63,7 +63,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.data._checks import check_key, check_positive_int, check_size
+from manifold.checks import check_key, check_positive_int
+from manifold.data._checks import check_size
 
 __all__ = ["CONTRAST_FAMILIES", "TISSUES", "mri_training_images", "synthetic_mri", "tissue_volume"]
 

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifold.data._checks import check_key, check_positive_int, check_size
+from manifold.checks import check_key, check_positive_int
+from manifold.data._checks import check_size
 from manifold.data.mri import augment_slices, split_positions
 
 __all__ = ["VALIDATION_IMAGES", "crop_to_anatomy", "mri_validation", "read_volume", "volume_slices"]

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
 from manifold.geometry._common import (
     check_latents,
     check_rtol,
@@ -173,6 +174,7 @@ def max_normal_curvature(
     Returns:
       ``(kappa_max, u)``: the curvature and the unit latent direction that attains it.
     """
+    key = check_key(key)
     rtol = check_rtol(rtol)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
     if batched:
@@ -306,6 +308,7 @@ def pca_distance(
     Returns:
       The relative error ``err`` in [0, 1].
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     image_shape_for(G, k)
     rank = k if rank is None else rank

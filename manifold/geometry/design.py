@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
 from manifold.geometry._common import (
     check_rtol,
     default_rtol,
@@ -143,6 +144,7 @@ def greedy_lines(
     Returns:
       A :class:`LineDesign` with the rows, the objective after each addition, and the mask.
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     shape = image_shape_for(G, k)
     rtol = check_rtol(rtol)
@@ -207,6 +209,7 @@ def evaluate_mask(
     Returns:
       :class:`MaskScore`.
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     A = MRI(mask)
     k_loc, k_pairs, k_test, k_noise, k_fit = jax.random.split(key, 5)

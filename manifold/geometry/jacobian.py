@@ -22,6 +22,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from manifold.checks import check_key
 from manifold.geometry._common import (
     all_finite,
     check_latents,
@@ -206,6 +207,7 @@ def randomized_svd(
     Raises:
       ValueError: for a bad ``rank`` or ``h``, or when ``G`` produced NaN or infinite values.
     """
+    key = check_key(key)
     h2, batched = check_latents(G, h, latent_dim=latent_dim)
     if batched:
         raise ValueError(f"h: randomized_svd takes one latent of shape ({h2.shape[1]},), got {h2.shape}")

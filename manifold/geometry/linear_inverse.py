@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
 from manifold.geometry._common import check_operator, flat_generator, flat_operator
 from manifold.models import latent_dim_of
 from manifold.operators import real_view
@@ -94,6 +95,7 @@ def latent_fit(
     Returns:
       ``(k,)`` or ``(batch, k)`` latents.
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     shape, _ = check_operator(G, A, k)
     out = jax.eval_shape(A, jax.ShapeDtypeStruct(shape, jnp.float32))
@@ -160,6 +162,7 @@ def linear_vs_latent(
     Returns:
       :class:`InverseGap` with the mean and per-image relative errors of both methods.
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     check_operator(G, A, k)
     for name, value in (("n_train", n_train), ("n_test", n_test)):

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from manifold.checks import check_key
 from manifold.geometry._common import (
     check_latents,
     check_operator,
@@ -285,6 +286,7 @@ def mrip_constants(
         is closer than ``min_separation``, or ``G`` or ``A`` produced NaN or infinite values for
         some pair (the message names the pair ``(h, h')``).
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     check_operator(G, A, k)
     if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
@@ -407,6 +409,7 @@ def solvability_report(
     Returns:
       A :class:`SolvabilityReport`; ``print(report)`` gives a short readable summary.
     """
+    key = check_key(key)
     k = latent_dim_of(G, latent_dim)
     rtol = check_rtol(rtol)
     if not 0 < float(tol) < 1:

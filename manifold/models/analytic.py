@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key, is_key
 from manifold.data import LUNG_PARAM_NAMES, LUNG_PARAM_RANGES, lung_phantom_from_params
 from manifold.models._generator import Generator
 
@@ -36,11 +37,6 @@ __all__ = [
     "rotation_generator",
     "spot_generator",
 ]
-
-
-def _is_key(x) -> bool:
-    x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _check_shape(image_shape, name: str = "image_shape") -> tuple[int, ...]:
@@ -84,7 +80,7 @@ def linear_generator(
     Returns:
       A :class:`Generator` named ``"linear"``.
     """
-    if _is_key(weights_or_key):
+    if is_key(weights_or_key):
         if image_shape is None or latent_dim is None:
             raise ValueError("image_shape, latent_dim: both are required when a PRNG key is given")
         shape = _check_shape(image_shape)
@@ -157,6 +153,7 @@ def ignored_latents_generator(
       image_shape: shape of one image.
       hidden: width of the hidden layer (must be at least the number of used entries).
     """
+    key = check_key(key)
     k = int(latent_dim)
     if k < 1:
         raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")

@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
+
 __all__ = [
     "ComposedOperator",
     "ForwardMap",
@@ -507,7 +509,7 @@ class LinearOperator(ForwardMap):
           key: PRNG key of the random start (default ``jax.random.key(0)``).
           iters: number of power iterations.
         """
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(0) if key is None else check_key(key)
         # Start in the dtype A^H A produces (complex for e.g. MRI @ Inpaint, whose input is real).
         normal_dtype = jax.eval_shape(
             lambda v: self._adjoint(self._forward(v)), jax.ShapeDtypeStruct(self.in_shape, self.dtype)
@@ -526,6 +528,7 @@ class LinearOperator(ForwardMap):
 
         ``x`` and ``y`` are drawn as random complex arrays from ``key``.
         """
+        key = check_key(key)
         kx, ky = jax.random.split(key)
         x = _random_like(kx, self.in_shape, jnp.complex64)
         y = _random_like(ky, self.out_shape, jnp.complex64)
@@ -540,6 +543,7 @@ class LinearOperator(ForwardMap):
         ``x, x'`` are random arrays of ``dtype`` and ``α, β`` fixed real scalars (1.7, -0.6): an
         affine or nonlinear ``_forward`` gives a defect of order one.
         """
+        key = check_key(key)
         kx, kp = jax.random.split(key)
         x = _random_like(kx, self.in_shape, self.dtype)
         xp = _random_like(kp, self.in_shape, self.dtype)
@@ -564,7 +568,7 @@ class LinearOperator(ForwardMap):
         Raises:
           ValueError: naming the class and the failed property.
         """
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(0) if key is None else check_key(key)
         k_lin, k_adj = jax.random.split(key)
         defects = {
             "linearity": float(self.linearity_error(k_lin)),

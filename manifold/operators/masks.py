@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
+
 __all__ = ["acs_rows", "random", "sampling_ratio", "uniform", "variable_density", "with_lines"]
 
 
@@ -167,6 +169,7 @@ def variable_density(
 
 
 def _random_lines(shape, accel, *, acs, key, density) -> jax.Array:
+    key = check_key(key)
     h, w = _check_shape(shape)
     accel = _check_accel(accel, integer=False)
     centre = acs_rows(h, acs)

@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from manifold.checks import check_key
 from manifold.operators._base import check_array
 
 __all__ = ["gaussian_noise", "line_integrals", "noise_sigma", "poisson_counts"]
@@ -61,6 +62,7 @@ def gaussian_noise(
     Returns:
       The noisy measurement, same shape and dtype as ``y``.
     """
+    key = check_key(key)
     y = check_array(y, "y")
     if (sigma is None) == (snr_db is None):
         raise ValueError("sigma, snr_db: expected exactly one of them, got " + ("neither" if sigma is None else "both"))
@@ -97,6 +99,7 @@ def poisson_counts(key: jax.Array, sinogram: jax.Array, *, photons: float) -> ja
     Returns:
       float32 counts, same shape as ``sinogram``.
     """
+    key = check_key(key)
     p = check_array(sinogram, "sinogram")
     if jnp.iscomplexobj(p):
         raise ValueError("sinogram: expected a real array, got a complex one")

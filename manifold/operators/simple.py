@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
 from manifold.operators._base import LinearOperator
 from manifold.operators.masks import check_mask
 
@@ -95,6 +96,7 @@ class GaussianCS(LinearOperator):
     """
 
     def __init__(self, m: int, n: int | Sequence[int], *, key: jax.Array):
+        key = check_key(key)
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
             raise ValueError(f"m: expected a positive int (number of measurements), got {m!r}")
         self.in_shape = _check_shape(n, "n")

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from manifold import optim
+from manifold.checks import check_key, check_positive_int
 from manifold.operators import real_view
 from manifold.solve._problem import (
     batch_shape,
@@ -46,7 +47,7 @@ from manifold.solve._problem import (
     prior_weights,
 )
 from manifold.solve.latent import solve_latent
-from manifold.solve.solvers import LM, Adam, _finite, _positive_int
+from manifold.solve.solvers import LM, Adam, _finite
 
 __all__ = ["AdaptiveSolution", "data_consistency", "solve_adaptive"]
 
@@ -261,7 +262,7 @@ def data_consistency(A: Any, b: jax.Array, x: jax.Array, *, iterations: int = 30
             f"A: data_consistency needs an operator with an exact pseudo-inverse (A.exact_pinv: MRI, Inpaint), "
             f"got {type(A).__name__}"
         )
-    iterations = _positive_int(iterations, "iterations")
+    iterations = check_positive_int(iterations, "iterations")
     b = A.check_output(b, "b")
     x = A.check_input(x, "x")
     batch = x.shape[: x.ndim - len(A.in_shape)]
@@ -411,6 +412,7 @@ def solve_adaptive(
       >>> sol.x.shape, bool(sol.off_manifold > 0)
       ((8, 8), True)
     """
+    key = check_key(key)
     if not any(isinstance(a, jax.Array | np.ndarray) for a in jax.tree_util.tree_leaves(G)):
         raise TypeError(
             "G: solve_adaptive refines the generator's weights; expected a manifold.models.Generator "
@@ -418,7 +420,7 @@ def solve_adaptive(
         )
     if noise_level is not None:
         _finite(noise_level, "noise_level", positive=True)
-    steps = _positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     if not (0.0 < float(holdout) <= 0.5):
         raise ValueError(f"holdout: expected a fraction in (0, 0.5], got {holdout!r}")
     _finite(learning_rate, "learning_rate", positive=True)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold import optim
+from manifold.checks import check_key, check_positive_int
 from manifold.operators import LinearOperator, measured_rows, real_view
 from manifold.solve._cache import enable_compilation_cache
 from manifold.solve._problem import (
@@ -38,7 +39,7 @@ from manifold.solve._problem import (
     prior_weights,
     residual_fn,
 )
-from manifold.solve.solvers import LM, Adam, _positive_int
+from manifold.solve.solvers import LM, Adam
 
 __all__ = ["LatentSolution", "solve_latent"]
 
@@ -331,11 +332,12 @@ def solve_latent(
       >>> print(f"{float(at_noise.prior_weight):.1e}")  # 0.01**2 / 2: complex k-space
       5.0e-05
     """
+    key = None if key is None else check_key(key)
     if solver is None:
         solver = LM()
     if not isinstance(solver, (LM, Adam)):
         raise TypeError(f"solver: expected manifold.solve.LM(...) or manifold.solve.Adam(...), got {solver!r}")
-    restarts = _positive_int(restarts, "restarts")
+    restarts = check_positive_int(restarts, "restarts")
     try:
         sigma_ok = float(sigma_init) >= 0.0 and bool(jnp.isfinite(sigma_init))
     except (TypeError, ValueError):

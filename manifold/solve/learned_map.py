@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from manifold.checks import check_key
 from manifold.models import latent_dim_of
 from manifold.operators import real_view
 from manifold.solve._problem import check_problem
@@ -102,6 +103,7 @@ def fit_learned_map(
     Returns:
       ``(learned_map, loss_history)``: the map and the ``(steps,)`` minibatch losses.
     """
+    key = check_key(key)
     for name, value in (("n_train", n_train), ("steps", steps), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive int, got {value!r}")

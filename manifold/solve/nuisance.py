@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from manifold.checks import check_key
 from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import ForwardMap
 from manifold.solve.latent import LatentSolution, solve_latent
@@ -172,6 +173,7 @@ def solve_latent_nuisance(
       >>> round(float(A.nuisance_params(sol.nuisance)["electrode_shift"]), 1)
       2.0
     """
+    key = None if key is None else check_key(key)
     if not (callable(getattr(A, "forward_at", None)) and hasattr(A, "nuisance_std") and hasattr(A, "theta")):
         raise TypeError(
             f"A: expected a forward map with nuisance parameters (forward_at, theta, nuisance_std), e.g. "

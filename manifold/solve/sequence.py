@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold import optim
+from manifold.checks import check_key
 from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import real_view
 from manifold.solve.latent import solve_latent
@@ -183,6 +184,7 @@ def solve_sequence(
       >>> sol.x.shape, bool(jnp.abs(sol.x - G(path)).max() < 1e-3)
       ((6, 4, 4), True)
     """
+    key = None if key is None else check_key(key)
     if solver is None:
         solver = LM()
     if not isinstance(solver, LM):

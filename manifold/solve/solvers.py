@@ -19,23 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
+
+from manifold.checks import check_positive_int
 
 __all__ = ["LM", "Adam", "Solver"]
 
 _LM_DEFAULT_STEPS = {"exact": 100, "broyden": 200}
-
-
-def _positive_int(value, name: str, *, allow_none: bool = False, minimum: int = 1) -> int | None:
-    """``int(value)`` for an integer ``>= minimum`` (1: positive, 0: non-negative; ``numpy``
-    integers accepted), else ``ValueError``."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        expected = "a non-negative integer" if minimum == 0 else expected
-        raise ValueError(f"{name}: expected {'None or ' if allow_none else ''}{expected}, got {value!r}")
-    return int(value)
 
 
 def _finite(value, name: str, *, positive: bool) -> float:
@@ -119,12 +108,12 @@ class LM:
             raise ValueError(f"jacobian: expected 'broyden' or 'exact', got {self.jacobian!r}")
         if self.start_jacobian not in ("each", "shared"):
             raise ValueError(f"start_jacobian: expected 'each' or 'shared', got {self.start_jacobian!r}")
-        object.__setattr__(self, "keep", _positive_int(self.keep, "keep", allow_none=True))
-        object.__setattr__(self, "screen_steps", _positive_int(self.screen_steps, "screen_steps"))
+        object.__setattr__(self, "keep", check_positive_int(self.keep, "keep", allow_none=True))
+        object.__setattr__(self, "screen_steps", check_positive_int(self.screen_steps, "screen_steps"))
         steps = _LM_DEFAULT_STEPS[self.jacobian] if self.steps is None else self.steps
-        object.__setattr__(self, "steps", _positive_int(steps, "steps"))
+        object.__setattr__(self, "steps", check_positive_int(steps, "steps"))
         object.__setattr__(self, "tol", _finite(self.tol, "tol", positive=False))
-        object.__setattr__(self, "refresh", _positive_int(self.refresh, "refresh", minimum=0))
+        object.__setattr__(self, "refresh", check_positive_int(self.refresh, "refresh", minimum=0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +137,7 @@ class Adam:
     learning_rate: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "steps", _positive_int(self.steps, "steps"))
+        object.__setattr__(self, "steps", check_positive_int(self.steps, "steps"))
         object.__setattr__(self, "learning_rate", _finite(self.learning_rate, "learning_rate", positive=True))
 
 

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from manifold import optim
+from manifold.checks import check_key, check_positive_int
 from manifold.operators import Haar, real_view
 from manifold.solve._problem import (
     batch_shape,
@@ -51,7 +52,6 @@ from manifold.solve._problem import (
     prior_weights,
 )
 from manifold.solve.latent import solve_latent
-from manifold.solve.solvers import _positive_int
 
 __all__ = ["SparseSolution", "solve_sparse_deviation"]
 
@@ -211,9 +211,10 @@ def solve_sparse_deviation(
       ValueError: as :func:`~manifold.solve.solve_latent`, for ``mu <= 0``, an unknown
         ``transform``, or ``lam = 0`` without ``mu`` (no noise scale for the default weight).
     """
+    key = None if key is None else check_key(key)
     if mu is not None and not (float(mu) > 0.0 and jnp.isfinite(mu)):
         raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
-    outer, v_steps, h_steps = (_positive_int(v, n) for v, n in ((outer, "outer"), (v_steps, "v_steps"), (h_steps, "h_steps")))
+    outer, v_steps, h_steps = (check_positive_int(v, n) for v, n in ((outer, "outer"), (v_steps, "v_steps"), (h_steps, "h_steps")))
     _, image_shape, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
     W = _transform(transform, image_shape)
     lam_rel, w_abs, s2 = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))

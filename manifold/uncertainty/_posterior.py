@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold import optim
+from manifold.checks import check_key, check_positive_int
 from manifold.models import latent_dim_of
 from manifold.solve import LM, Adam, solve_latent
 from manifold.uncertainty._sampler import sample_batch
@@ -103,12 +104,6 @@ class PosteriorSamples:
         draws = self.x.reshape(self.x.shape[:axis] + (-1,) + self.x.shape[axis + 2 :])
         q = jnp.quantile(draws, jnp.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0]), axis=axis)
         return q[0], q[1]
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _noise_level(value: Any) -> float:
@@ -239,26 +234,25 @@ def sample_posterior(
       >>> post.h.shape, post.x_std.shape, bool(post.rhat.max() < 1.1)
       ((4, 200, 2), (8, 8), True)
     """
+    key = check_key(key)
     s = _noise_level(noise_level)
-    n_samples = _positive_int(n_samples, "n_samples")
-    n_chains = _positive_int(n_chains, "n_chains")
-    n_warmup = _positive_int(n_warmup, "n_warmup", 0)
-    keep_images = _positive_int(keep_images, "keep_images", 0)
+    n_samples = check_positive_int(n_samples, "n_samples")
+    n_chains = check_positive_int(n_chains, "n_chains")
+    n_warmup = check_positive_int(n_warmup, "n_warmup", minimum=0)
+    keep_images = check_positive_int(keep_images, "keep_images", minimum=0)
     if keep_images > n_samples:
         raise ValueError(
             f"keep_images: expected at most n_samples = {n_samples} image draws per chain, got {keep_images}"
         )
     if method not in ("nuts", "hmc"):
         raise ValueError(f"method: expected 'nuts' or 'hmc', got {method!r}")
-    num_integration_steps = _positive_int(num_integration_steps, "num_integration_steps")
-    max_tree_depth = _positive_int(max_tree_depth, "max_tree_depth")
+    num_integration_steps = check_positive_int(num_integration_steps, "num_integration_steps")
+    max_tree_depth = check_positive_int(max_tree_depth, "max_tree_depth")
     if not (isinstance(target_acceptance, numbers.Real) and 0.0 < float(target_acceptance) < 1.0):
         raise ValueError(f"target_acceptance: expected a number in (0, 1), got {target_acceptance!r}")
     for name, value in (("max_start_gap", max_start_gap), ("mode_separation", mode_separation)):
         if not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
             raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    if not isinstance(key, jax.Array):
-        raise ValueError(f"key: expected a jax.random key, got {type(key).__name__}")
     b_arr = jnp.asarray(b)
     if not bool(jnp.all(jnp.isfinite(b_arr))):
         raise ValueError("b: contains NaN or infinite values")

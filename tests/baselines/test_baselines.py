@@ -180,7 +180,7 @@ def test_randomized_pca_matches_the_full_svd():
     assert jnp.allclose(jnp.abs(jnp.sum(e * f, axis=1)), 1.0, atol=1e-3)  # the same components, up to sign
     with pytest.raises(ValueError, match="power_iterations"):
         fit_pca(train, k, key=jax.random.key(0), power_iterations=-1)
-    with pytest.raises(TypeError, match="key: expected a jax.random key"):
+    with pytest.raises(TypeError, match="key: expected a single jax.random key"):
         fit_pca(train, k, key=0)
 
 
