@@ -1,4 +1,4 @@
-"""Train the MRI VAE (MNI152 axial slices 64x64, k = 16); see ``experiments/configs/train.py``.
+"""Train the MRI VAE (128x128, k = 256: synthetic MR + MNI152 slices); see ``experiments/configs/train.py``.
 
     python experiments/train_mri_vae.py --workdir runs/mri-vae --max-minutes 50
     python experiments/train_mri_vae.py --workdir runs/mri-vae --resume --export checkpoints/mri-vae

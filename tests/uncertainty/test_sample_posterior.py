@@ -235,7 +235,7 @@ def test_more_kept_images_than_draws_and_a_missing_key_are_refused(small):
     G, A, b = small
     with pytest.raises(ValueError, match="keep_images"):
         sample_posterior(G, A, b, noise_level=0.1, key=jax.random.key(0), n_samples=10, keep_images=11)
-    with pytest.raises(ValueError, match="key"):
+    with pytest.raises(TypeError, match="key: expected a single jax.random key"):
         sample_posterior(G, A, b, noise_level=0.1, key=None)
     with pytest.raises(ValueError, match="b: expected"):
         sample_posterior(G, A, b.real, noise_level=0.1, key=jax.random.key(0))
