@@ -45,7 +45,7 @@ from pathlib import Path
 from manifold.models import ModelConfig
 from manifold.train import DataConfig, TrainConfig, export_generator, train
 
-__all__ = ["CONFIGS", "add_arguments", "config_from_args", "run"]
+__all__ = ["CONFIGS", "GPU_CONFIGS", "add_arguments", "config_from_args", "run"]
 
 
 def eit_vae(smoke: bool = False) -> TrainConfig:
@@ -111,6 +111,35 @@ def mri_gan(smoke: bool = False) -> TrainConfig:
 
 
 CONFIGS = {"eit-vae": eit_vae, "eit-clinical-vae": eit_clinical_vae, "mri-vae": mri_vae, "mri-gan": mri_gan}
+
+
+def mri_vae_gpu(smoke: bool = False) -> TrainConfig:
+    """``mri-vae`` for a GPU round: the same k = 256 PPCA + residual decoder (so the same < 20 MB
+    budget), residual channels doubled, twice the images and four times the batch. The steps are
+    set by ``experiments/train_gpu.py`` from the measured rate."""
+    if smoke:
+        return mri_vae(smoke=True)
+    return TrainConfig(
+        ModelConfig("vae", latent_dim=256, image_size=128, channels=(64, 64, 64, 32, 32, 16), output="linear",
+                    subspace=True),
+        DataConfig("synthetic_mri", size=128, n_train=16000, n_test=256),
+        steps=20000, batch_size=128, learning_rate=3e-4, warmup_steps=200, beta=0.007,
+        eval_every=1000, checkpoint_every=500,
+    )  # fmt: skip
+
+
+def eit_clinical_vae_gpu(smoke: bool = False) -> TrainConfig:
+    """``eit-clinical-vae`` for a GPU round: the same k = 32 decoder, four times the images and the batch."""
+    if smoke:
+        return eit_clinical_vae(smoke=True)
+    return dataclasses.replace(
+        eit_clinical_vae(),
+        data=DataConfig("clinical_mixture", size=64, n_train=36000, n_test=180),
+        batch_size=256, steps=20000, eval_every=1000, checkpoint_every=500,
+    )  # fmt: skip
+
+
+GPU_CONFIGS = {"mri-vae": mri_vae_gpu, "eit-clinical-vae": eit_clinical_vae_gpu}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -1,12 +1,14 @@
 """Training loop at smoke size: loss goes down, checkpoints, exact resumption, export, sharding."""
 
 import dataclasses
+import io
 import json
 import os
 import runpy
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -178,3 +180,16 @@ def test_train_script_smoke_and_resume(tmp_path):
 def test_other_train_scripts_smoke(name, k, tmp_path):
     _run_script(name, ["--smoke", "--workdir", str(tmp_path), "--export", str(tmp_path / "export")])
     assert load_generator(tmp_path / "export").latent_dim == k
+
+
+@pytest.mark.slow  # ~40 s: a probe, a run and an export at 16x16
+def test_gpu_round_script_packs_a_loadable_generator(tmp_path):
+    out = tmp_path / "out"
+    _run_script("train_gpu", ["mri-vae", "--smoke", "--minutes", "0.05", "--probe-steps", "12",
+                              "--workdir", str(tmp_path / "w"), "--out", str(out)])  # fmt: skip
+    summary = json.loads((out / "mri-vae-summary.json").read_text())
+    assert summary["steps_done"] >= 12 and summary["rate_steps_per_s"] > 0
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in sorted(out.glob("mri-vae.tar.part-*"))))) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    assert (tmp_path / "unpacked" / "mri-vae-metrics.jsonl").is_file()
+    assert load_generator(tmp_path / "unpacked" / "mri-vae").latent_dim == 16
