@@ -119,22 +119,22 @@ def mri_vae_gpu(smoke: bool = False) -> TrainConfig:
     set by ``experiments/train_gpu.py`` from the measured rate."""
     if smoke:
         return mri_vae(smoke=True)
-    return TrainConfig(
-        ModelConfig("vae", latent_dim=256, image_size=128, channels=(64, 64, 64, 32, 32, 16), output="linear",
-                    subspace=True),
-        DataConfig("synthetic_mri", size=128, n_train=16000, n_test=256),
-        steps=20000, batch_size=128, learning_rate=3e-4, warmup_steps=200, beta=0.007,
-        eval_every=1000, checkpoint_every=500,
+    cfg = mri_vae()
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, channels=(64, 64, 64, 32, 32, 16)),
+        data=dataclasses.replace(cfg.data, n_train=16000),
+        batch_size=128, warmup_steps=200, steps=20000, eval_every=1000, checkpoint_every=500,
     )  # fmt: skip
 
 
 def eit_clinical_vae_gpu(smoke: bool = False) -> TrainConfig:
-    """``eit-clinical-vae`` for a GPU round: the same k = 32 decoder, four times the images and the batch."""
+    """``eit-clinical-vae`` for a GPU round: the same k = 32 decoder, twice the images, four times the batch."""
     if smoke:
         return eit_clinical_vae(smoke=True)
     return dataclasses.replace(
         eit_clinical_vae(),
-        data=DataConfig("clinical_mixture", size=64, n_train=36000, n_test=180),
+        data=DataConfig("clinical_mixture", size=64, n_train=18000, n_test=180),  # N x N Gram eigh of the PPCA start
         batch_size=256, steps=20000, eval_every=1000, checkpoint_every=500,
     )  # fmt: skip
 
