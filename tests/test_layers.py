@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1] / "manifold"
 # lower number = lower layer; a package may import its own layer's modules only within itself
 LAYERS = {
     "checks": 0,
+    "linalg": 1,
     "metrics": 0,
     "optim": 0,
     "thorax": 0,

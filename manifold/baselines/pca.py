@@ -12,13 +12,11 @@ non-linearity of the generator buys.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
 from manifold.baselines._common import check_linear_problem, check_positive, vmap_over_batch
-from manifold.checks import check_key
+from manifold.linalg import principal_components
 from manifold.operators import real_view
 
 __all__ = ["fit_pca", "pca_subspace"]
@@ -29,19 +27,16 @@ def fit_pca(
 ) -> tuple[jax.Array, jax.Array]:
     """The ``k`` leading principal components of a stack of images.
 
-    The right singular vectors of the centred data matrix ``X`` (``N x n`` pixels): by the full
-    SVD, or, with ``key``, by the randomized range finder (Halko, Martinsson & Tropp 2011, alg.
-    4.4): ``Y = (X X^T)^q X Omega`` for a Gaussian ``Omega`` with ``k + 64`` columns
-    (re-orthonormalised between the ``q = power_iterations`` products), then the SVD of the small
-    ``Q^T X``. It costs ``O(N n k)`` instead of ``O(N n min(N, n))``, for training sets too large
-    for the full SVD (32000 images of 128 x 128: about a minute on 2 cores).
+    The right singular vectors of the centred data matrix ``X`` (``N x n`` pixels), exact or,
+    with ``key``, by the randomized range finder (:func:`manifold.linalg.principal_components`:
+    ``O(N n k)`` instead of ``O(N n min(N, n))``, for training sets too large for the exact path).
 
     Args:
       train_images: ``(N, *image_shape)`` real training images, ``N >= k``.
       k: subspace dimension.
-      key: PRNG key for the randomized SVD; ``None`` (default) uses the full SVD.
-      power_iterations: ``q`` above (randomized only). With 3 the leading ``k`` components of
-        data with a decaying spectrum match the full SVD's (tested: ``|cos| >= 0.999``).
+      key: PRNG key for the randomized SVD; ``None`` (default) is exact.
+      power_iterations: power iterations of the randomized range finder. With 3 the leading ``k``
+        components of data with a decaying spectrum match the exact ones (tested: ``|cos| >= 0.999``).
 
     Returns:
       ``(basis, mean)``: orthonormal components ``(k, *image_shape)`` (by decreasing variance)
@@ -52,32 +47,12 @@ def fit_pca(
         raise ValueError(f"train_images: expected shape (N, *image_shape), got {x.shape}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(x.shape[0], x[0].size):
         raise ValueError(f"k: expected an int in [1, {min(x.shape[0], x[0].size)}], got {k!r}")
-    if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 0:
-        raise ValueError(f"power_iterations: expected a non-negative int, got {power_iterations!r}")
-    key = None if key is None else check_key(key)
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("train_images: contains NaN or infinite values")
     mean = jnp.mean(x, axis=0)
     flat = (x - mean[None]).reshape((x.shape[0], -1))
-    if key is None:
-        _, _, vt = jnp.linalg.svd(flat, full_matrices=False)
-    else:
-        vt = _randomized_right_vectors(flat, k, key, power_iterations)
-    return vt[:k].reshape((k, *x.shape[1:])), mean
-
-
-
-@functools.partial(jax.jit, static_argnums=(1, 3))
-def _randomized_right_vectors(flat: jax.Array, k: int, key: jax.Array, power_iterations: int) -> jax.Array:
-    width = min(k + 64, *flat.shape)
-    y = flat @ jax.random.normal(key, (flat.shape[1], width), flat.dtype)
-    for _ in range(power_iterations):
-        q, _ = jnp.linalg.qr(y)
-        z, _ = jnp.linalg.qr(flat.T @ q)
-        y = flat @ z
-    q, _ = jnp.linalg.qr(y)
-    _, _, vt = jnp.linalg.svd(q.T @ flat, full_matrices=False)
-    return vt
+    _, vt = principal_components(flat, k, key=key, power_iterations=power_iterations)
+    return vt.reshape((k, *x.shape[1:])), mean
 
 
 def _pca_one(A, b, basis, mean, lam):

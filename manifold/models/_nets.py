@@ -133,11 +133,12 @@ class VAE(AutoEncoder):
         mu = out[:, :k] + self.decoder.project(x) if self.config.subspace else out[:, :k]
         return mu, out[:, k:]
 
-    def init_from_data(self, images: jax.Array) -> None:
+    def init_from_data(self, images: jax.Array, *, key: jax.Array | None = None) -> None:
         """Data-dependent initialisation (``subspace=True`` only; a no-op otherwise): start from
-        probabilistic PCA of ``images (N, S, S)``, see :func:`manifold.models._subspace.init_subspace`."""
+        probabilistic PCA of ``images (N, S, S)``, see :func:`manifold.models._subspace.init_subspace`
+        (``key``: of the randomized SVD, used above 10 000 images)."""
         if self.config.subspace:
-            init_subspace(self.decoder, self.encoder, images)
+            init_subspace(self.decoder, self.encoder, images, key=key)
 
     def encode(self, x: jax.Array) -> jax.Array:
         """Posterior mean ``mu(x)``, shape ``(B, k)``."""

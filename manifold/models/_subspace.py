@@ -28,9 +28,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from manifold.linalg import principal_components
 from manifold.models._layers import ConvDecoder, ConvEncoder
 
-__all__ = ["SubspaceDecoder", "init_subspace"]
+__all__ = ["RANDOMIZED_ABOVE", "SubspaceDecoder", "init_subspace"]
+
+RANDOMIZED_ABOVE = 10_000  # training images above which the PPCA start uses the randomized SVD
 
 _INIT_LOGVAR = -4.0  # initial posterior log-variance: about PPCA's for the leading components
 
@@ -57,12 +60,14 @@ class SubspaceDecoder(nnx.Module):
         return jnp.linalg.solve(gram, w @ r.T).T
 
 
-def init_subspace(decoder: SubspaceDecoder, encoder: ConvEncoder, images: jax.Array) -> None:
+def init_subspace(decoder: SubspaceDecoder, encoder: ConvEncoder, images: jax.Array, *, key: jax.Array | None = None) -> None:
     """Set ``m``, ``W`` to probabilistic PCA of ``images (N, S, S)`` and zero the residuals.
 
     ``W``'s rows are the ``k`` leading right singular vectors of the centred data scaled by
-    ``s_j / sqrt(N)``; the residual decoder's and the encoder's last layers start at zero
-    (encoder log-variance bias at ``-4``), so the model starts as PPCA with encoder = projection.
+    ``s_j / sqrt(N)`` (:func:`manifold.linalg.principal_components`: exact, or randomized with
+    ``key`` when ``N > RANDOMIZED_ABOVE``, where the exact ``N x N`` eigendecomposition takes tens of
+    minutes on a CPU); the residual decoder's and the encoder's last layers start at zero (encoder
+    log-variance bias at ``-4``), so the model starts as PPCA with encoder = projection.
     """
     x = jnp.asarray(images, jnp.float32)
     k = decoder.basis.shape[0]
@@ -70,11 +75,7 @@ def init_subspace(decoder: SubspaceDecoder, encoder: ConvEncoder, images: jax.Ar
         raise ValueError(f"images: expected at least {k} images of shape {(decoder.image_size,) * 2}, got {x.shape}")
     mean = jnp.mean(x, axis=0)
     flat = (x - mean[None]).reshape(x.shape[0], -1)
-    # eigen-decomposition of the N x N Gram matrix: cheaper than an SVD of the N x S^2 data
-    evals, evecs = jnp.linalg.eigh(flat @ flat.T)
-    evals, evecs = evals[::-1][:k], evecs[:, ::-1][:, :k]
-    s = jnp.sqrt(jnp.maximum(evals, 1e-12))
-    v = (evecs.T @ flat) / s[:, None]  # (k, S^2) orthonormal rows
+    s, v = principal_components(flat, k, key=key if x.shape[0] > RANDOMIZED_ABOVE else None)
     decoder.mean[...] = mean
     decoder.basis[...] = v * (s / jnp.sqrt(x.shape[0]))[:, None]
     head = decoder.residual.head

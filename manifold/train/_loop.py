@@ -272,7 +272,7 @@ def _run(config: TrainConfig, workdir: Path, source: DataSource, store: Checkpoi
     if latest is None:
         config = dataclasses.replace(config, schedule_steps=config.total_schedule_steps)
         if hasattr(model, "init_from_data"):  # data-dependent start (the PCA + residual VAE)
-            model.init_from_data(train_x)
+            model.init_from_data(train_x, key=jax.random.fold_in(jax.random.key(config.seed), 1))
         optimizer = make_optimizer(model, config)
     else:
         meta = store.read_meta(latest)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from manifold.linalg import principal_components as pc
 from manifold.models import ModelConfig, build_model
 
 
@@ -24,6 +25,21 @@ def model_and_data():
     model.init_from_data(x)
     return model, x
 
+
+
+def test_large_training_sets_start_from_the_randomized_pca(monkeypatch, model_and_data):
+    """Above RANDOMIZED_ABOVE images the PPCA start uses the randomized SVD: the same scaled basis."""
+    import manifold.models._subspace as subspace
+
+    exact, x = model_and_data
+    monkeypatch.setattr(subspace, "RANDOMIZED_ABOVE", len(x) - 1)
+    calls = []
+    monkeypatch.setattr(subspace, "principal_components", lambda *a, **kw: calls.append(kw) or pc(*a, **kw))
+    fast = build_model(exact.config, seed=0)
+    fast.init_from_data(x, key=jax.random.key(5))
+    assert calls and calls[0]["key"] is not None  # the randomized path ran
+    w_exact, w_fast = np.asarray(exact.decoder.basis[...]), np.asarray(fast.decoder.basis[...])
+    np.testing.assert_allclose(np.abs(np.sum(w_exact * w_fast, axis=1)), np.sum(w_exact**2, axis=1), rtol=1e-3)
 
 def test_starts_as_probabilistic_pca(model_and_data):
     model, x = model_and_data
