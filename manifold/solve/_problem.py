@@ -28,7 +28,16 @@ import numpy as np
 from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import ForwardMap, real_view
 
-__all__ = ["batch_shape", "canonical", "check_problem", "data_power", "flat_batch", "prior_weights", "residual_fn"]
+__all__ = [
+    "batch_shape",
+    "canonical",
+    "check_problem",
+    "data_power",
+    "flat_batch",
+    "latent_start",
+    "prior_weights",
+    "residual_fn",
+]
 
 
 def residual_fn(
@@ -187,3 +196,19 @@ def flat_batch(b: jax.Array, out_shape: tuple[int, ...]) -> jax.Array:
     """``b`` reshaped to ``(n, *out_shape)`` with ``n = prod(batch)`` (1 for unbatched)."""
     n = math.prod(batch_shape(b, out_shape))
     return b.reshape((n, *out_shape))
+
+
+def latent_start(init: Any, k: int, batch: tuple[int, ...]) -> jax.Array:
+    """An explicit starting latent, ``(k,)`` for every ``b`` or ``(*batch, k)`` one per ``b``, as ``(n, k)``."""
+    h0 = jnp.asarray(init, jnp.float32)
+    n = math.prod(batch)
+    if h0.shape == (k,):
+        h0 = jnp.broadcast_to(h0, (n, k))
+    elif batch and h0.shape == (*batch, k):
+        h0 = h0.reshape((n, k))
+    else:
+        per_b = f" or {(*batch, k)} (one per b)" if batch else ""
+        raise ValueError(f"init: expected an array of shape ({k},){per_b}, got {h0.shape}")
+    if not bool(jnp.all(jnp.isfinite(h0))):
+        raise ValueError("init: contains NaN or infinite values")
+    return h0

@@ -36,6 +36,7 @@ from manifold.solve._problem import (
     check_problem,
     data_power,
     flat_batch,
+    latent_start,
     prior_weights,
     residual_fn,
 )
@@ -428,13 +429,5 @@ def _init_kind(init, G, A, k: int, batch: tuple[int, ...], n: int) -> tuple[str,
         return init, None
     if callable(init):
         return "callable", optim.as_pytree(init)
-    h0 = jnp.asarray(init, jnp.float32)
-    if h0.shape == (k,):
-        h0 = jnp.broadcast_to(h0, (n, k))
-    elif h0.shape == (*batch, k):
-        h0 = h0.reshape((n, k))
-    else:
-        raise ValueError(f"init: expected an array of shape ({k},) or {(*batch, k)}, got {h0.shape}")
-    if not bool(jnp.all(jnp.isfinite(h0))):
-        raise ValueError("init: contains NaN or infinite values")
+    h0 = latent_start(init, k, batch)
     return "array", h0

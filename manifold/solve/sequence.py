@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from collections.abc import Callable
 
 import jax
@@ -30,9 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold import optim
-from manifold.checks import check_key
+from manifold.checks import check_key, check_positive_int
 from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import real_view
+from manifold.solve._problem import data_power, latent_start, prior_weights
 from manifold.solve.latent import solve_latent
 from manifold.solve.solvers import LM
 
@@ -63,14 +63,6 @@ class SequenceSolution:
     valid: jax.Array
 
 
-def _power(b: jax.Array) -> jax.Array:
-    """Mean square per measured real component (entries exactly zero are not measurements)."""
-    v = real_view(b)
-    c = 2.0 if jnp.iscomplexobj(b) else 1.0
-    n = jnp.maximum(jnp.sum(b != 0), 1)
-    return jnp.sum(v * v) / (c * n)
-
-
 @functools.partial(jax.jit, static_argnames=("steps", "jacobian", "tol"))
 def _solve_frames(G, A, frames, valid, h0, lam_rel, w_abs, *, steps, jacobian, tol):
     """``frames (n, T, *out)``, ``valid (n, T)``, ``h0 (n, k)``: one warm-started scan per sequence."""
@@ -81,7 +73,7 @@ def _solve_frames(G, A, frames, valid, h0, lam_rel, w_abs, *, steps, jacobian, t
 
             def solve(h_prev):
                 r = lambda h: real_view(A(G(h)) - b)
-                w = lam_rel * _power(b) + w_abs
+                w = lam_rel * data_power(b) + w_abs
                 h, f, _, n, _ = optim.levenberg_marquardt(r, h_prev, w, steps=steps, tol=tol, jacobian=jacobian)
                 x = G(h)
                 nr, nb = jnp.linalg.norm(real_view(A(x) - b)), jnp.linalg.norm(real_view(b))
@@ -193,16 +185,11 @@ def solve_sequence(
         raise TypeError(f"G: expected a generator (callable h -> image), got {type(G).__name__}")
     if not callable(forward):
         raise TypeError(f"forward: expected a forward map (callable image -> data), got {type(forward).__name__}")
-    for name, v in (("steps", steps), ("restarts", restarts)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    steps, restarts = check_positive_int(steps, "steps"), check_positive_int(restarts, "restarts")
     if on_bad_frame not in ("raise", "skip"):
         raise ValueError(f"on_bad_frame: expected 'raise' or 'skip', got {on_bad_frame!r}")
     if lam is not None and noise_level is not None:
         raise ValueError("lam, noise_level: give at most one of them")
-    for name, v in (("lam", lam), ("noise_level", noise_level)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0):
-            raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
 
     k = latent_dim_of(G, latent_dim)
     image_shape = image_shape_of(G, k)
@@ -240,10 +227,7 @@ def solve_sequence(
         raise ValueError("frames: a sequence has no valid frame (every frame has NaN/inf)")
 
     complex_data = bool(jnp.iscomplexobj(frames))
-    if noise_level is not None:
-        lam_rel, w_abs = 0.0, float(noise_level) ** 2 / (2.0 if complex_data else 1.0)
-    else:
-        lam_rel, w_abs = (1e-4 if lam is None else float(lam)), 0.0
+    lam_rel, w_abs, _ = prior_weights(lam, noise_level, complex_data=complex_data)
 
     if isinstance(init, str):
         if init == "zeros":
@@ -257,15 +241,7 @@ def solve_sequence(
         else:
             raise ValueError(f"init: expected 'solve', 'zeros' or an array, got {init!r}")
     else:
-        h0 = jnp.asarray(init, jnp.float32)
-        if h0.shape == (k,):
-            h0 = jnp.broadcast_to(h0, (n, k))
-        elif h0.shape == (*batch, k):
-            h0 = h0.reshape(n, k)
-        else:
-            raise ValueError(f"init: expected an array of shape ({k},) or {(*batch, k)}, got {h0.shape}")
-        if not bool(jnp.all(jnp.isfinite(h0))):
-            raise ValueError("init: contains NaN or infinite values")
+        h0 = latent_start(init, k, batch)
 
     h, x, res, f, iters = _solve_frames(
         optim.as_pytree(G),
