@@ -17,13 +17,13 @@ __all__ = ["principal_components"]
 
 
 def principal_components(
-    centred: jax.Array, k: int, *, key: jax.Array | None = None, power_iterations: int = 3
-) -> tuple[jax.Array, jax.Array]:
-    r"""The ``k`` leading singular values and right singular vectors of a centred data matrix.
+    data: jax.Array, k: int, *, key: jax.Array | None = None, power_iterations: int = 3
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""The mean and the ``k`` leading principal components of a data matrix.
 
-    For ``X`` (``N x n``: ``N`` samples of ``n`` features, each column of mean zero),
-    ``X = U diag(s) V^T``; returns ``s[:k]`` and ``V[:, :k]^T``, the principal axes by decreasing
-    variance ``s_j^2 / N``.
+    For ``D`` (``N x n``: ``N`` samples of ``n`` features) with column mean ``m``, the centred
+    ``X = D - m = U diag(s) V^T``; returns ``m``, ``s[:k]`` and ``V[:, :k]^T``, the principal axes
+    by decreasing variance ``s_j^2 / N``.
 
     * ``key=None``: exact, from the eigendecomposition of the smaller of ``X X^T`` and ``X^T X``
       (``O(N n min(N, n))``).
@@ -36,29 +36,30 @@ def principal_components(
       to ``|cos| >= 0.999`` (tested).
 
     Args:
-      centred: ``(N, n)`` real matrix with centred columns.
+      data: ``(N, n)`` real matrix, one sample per row (centred here).
       k: number of components, ``1 <= k <= min(N, n)``.
       key: PRNG key of the randomized range finder; ``None`` for the exact path.
       power_iterations: ``q`` above (randomized path only), ``>= 0``.
 
     Returns:
-      ``(s, vt)``: singular values ``(k,)`` and orthonormal rows ``(k, n)``.
+      ``(mean, s, vt)``: the mean ``(n,)``, singular values ``(k,)`` and orthonormal rows ``(k, n)``.
 
     Raises:
       ValueError: for a matrix that is not 2-D, real and finite, or an out-of-range ``k`` or
         ``power_iterations``.
       TypeError: for a ``key`` that is not one PRNG key.
     """
-    x = jnp.asarray(centred)
+    x = jnp.asarray(data)
     if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"centred: expected a real 2-D matrix (samples, features), got {x.dtype} {x.shape}")
+        raise ValueError(f"data: expected a real 2-D matrix (samples, features), got {x.dtype} {x.shape}")
     k = check_positive_int(k, "k")
     if k > min(x.shape):
         raise ValueError(f"k: expected an int in [1, {min(x.shape)}] for a {x.shape} matrix, got {k}")
     power_iterations = check_positive_int(power_iterations, "power_iterations", minimum=0)
-    if key is None:
-        return _exact(x, k)
-    return _randomized(x, k, check_key(key), power_iterations)
+    mean = jnp.mean(x, axis=0)
+    centred = x - mean[None]
+    s, vt = _exact(centred, k) if key is None else _randomized(centred, k, check_key(key), power_iterations)
+    return mean, s, vt
 
 
 @functools.partial(jax.jit, static_argnums=1)

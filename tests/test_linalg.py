@@ -22,7 +22,8 @@ def _data(n_samples, n_features, seed=0):
 def test_matches_numpy_svd(shape, randomized):
     x, k = _data(*shape), 6
     _, s_ref, vt_ref = np.linalg.svd(np.asarray(x, np.float64), full_matrices=False)
-    s, vt = principal_components(x, k, key=jax.random.key(1) if randomized else None)
+    mean, s, vt = principal_components(x + 3.0, k, key=jax.random.key(1) if randomized else None)  # centred here
+    np.testing.assert_allclose(mean, 3.0, atol=1e-5)
     assert s.shape == (k,) and vt.shape == (k, shape[1])
     np.testing.assert_allclose(s, s_ref[:k], rtol=1e-4)
     np.testing.assert_allclose(np.abs(np.sum(np.asarray(vt) * vt_ref[:k], axis=1)), 1.0, atol=1e-4)  # up to sign
@@ -33,7 +34,7 @@ def test_bad_input_names_the_argument():
     x = _data(10, 20)
     with pytest.raises(ValueError, match="k: expected an int in \\[1, 10\\]"):
         principal_components(x, 11)
-    with pytest.raises(ValueError, match="centred: expected a real 2-D matrix"):
+    with pytest.raises(ValueError, match="data: expected a real 2-D matrix"):
         principal_components(x[0], 2)
     with pytest.raises(ValueError, match="power_iterations: expected a non-negative integer"):
         principal_components(x, 2, key=jax.random.key(0), power_iterations=-1)

@@ -49,10 +49,8 @@ def fit_pca(
         raise ValueError(f"k: expected an int in [1, {min(x.shape[0], x[0].size)}], got {k!r}")
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("train_images: contains NaN or infinite values")
-    mean = jnp.mean(x, axis=0)
-    flat = (x - mean[None]).reshape((x.shape[0], -1))
-    _, vt = principal_components(flat, k, key=key, power_iterations=power_iterations)
-    return vt.reshape((k, *x.shape[1:])), mean
+    mean, _, vt = principal_components(x.reshape((x.shape[0], -1)), k, key=key, power_iterations=power_iterations)
+    return vt.reshape((k, *x.shape[1:])), mean.reshape(x.shape[1:])
 
 
 def _pca_one(A, b, basis, mean, lam):

@@ -73,10 +73,8 @@ def init_subspace(decoder: SubspaceDecoder, encoder: ConvEncoder, images: jax.Ar
     k = decoder.basis.shape[0]
     if x.ndim != 3 or x.shape[1:] != (decoder.image_size,) * 2 or x.shape[0] < k:
         raise ValueError(f"images: expected at least {k} images of shape {(decoder.image_size,) * 2}, got {x.shape}")
-    mean = jnp.mean(x, axis=0)
-    flat = (x - mean[None]).reshape(x.shape[0], -1)
-    s, v = principal_components(flat, k, key=key if x.shape[0] > RANDOMIZED_ABOVE else None)
-    decoder.mean[...] = mean
+    mean, s, v = principal_components(x.reshape(x.shape[0], -1), k, key=key if x.shape[0] > RANDOMIZED_ABOVE else None)
+    decoder.mean[...] = mean.reshape(x.shape[1:])
     decoder.basis[...] = v * (s / jnp.sqrt(x.shape[0]))[:, None]
     head = decoder.residual.head
     head.kernel[...] = jnp.zeros_like(head.kernel[...])
