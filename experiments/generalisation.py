@@ -19,7 +19,9 @@ each min-max normalised.
   acceleration, then applied unchanged to the reported images. The noise-level MAP weight is
   reported too (``latent_map``): it assumes the truth lies on the manifold.
 
-Writes ``out/generalisation.json``, ``out/generalisation.md`` (the table) and ``out/generalisation.png``.
+Writes ``out/generalisation.json``, ``out/generalisation.md`` (the table) and ``out/generalisation.png``;
+with ``--record`` (full run only) it also records the summary in the generator's model card, under
+``"validation"`` (:func:`manifold.models.record_in_model_card`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from configs.mri_eval import measure, mni_test_images, scores
 from manifold.baselines import fit_pca, tv
 from manifold.data import mri_training_images, mri_validation
 from manifold.metrics import psnr
-from manifold.models import load_generator
+from manifold.models import load_generator, record_in_model_card
 from manifold.operators import MRI, Denoise, masks
 from manifold.solve import solve_latent
 
@@ -152,6 +154,23 @@ def table(result: dict) -> str:
     return "\n".join(lines) + f"\n\nPSNR dB / SSIM; k = {result['latent_dim']}; weights chosen on synthetic data: {weights}\n"
 
 
+def card_summary(result: dict) -> dict:
+    """The model card's ``"validation"`` entry: mean PSNR dB / SSIM per image set and method."""
+
+    def mean(s):
+        return {"psnr_db": round(float(np.mean(s["psnr"])), 2), "ssim": round(float(np.mean(s["ssim"])), 3)}
+
+    summary = {"command": "python experiments/generalisation.py --record", "date": time.strftime("%Y-%m-%d")}
+    for name, entry in result["sets"].items():
+        row = {"images": entry["names"], "ceiling": mean(entry["ceiling_generator"]), "ceiling_pca": mean(entry["ceiling_pca"])}
+        row["ceiling_per_image_psnr_db"] = [round(v, 2) for v in entry["ceiling_generator"]["psnr"]]
+        for a in ("4x", "8x"):
+            if a in entry:
+                row[a] = {m: mean(entry[a][m]) for m in ("zero_filled", "tv", "latent")}
+        summary[name] = row
+    return summary
+
+
 def figure(result: dict, path: Path) -> None:
     cols = ["truth", "ceiling"] + [f"{a}/{m}" for a in ("4x", "8x") for m in ("zero_filled", "tv", "latent")]
     rows = [(n, i, e) for n, e in result["sets"].items() for i in range(min(2, len(e["names"])))]
@@ -176,7 +195,10 @@ def main(argv=None) -> None:
     parser.add_argument("--generator", default=Config.generator)
     parser.add_argument("--quick", action="store_true", help="fewer images and a shorter TV grid")
     parser.add_argument("--out", default=Config.out)
+    parser.add_argument("--record", action="store_true", help="record the summary in the generator's model card")
     args = parser.parse_args(argv)
+    if args.record and args.quick:
+        parser.error("--record: only a full run is recorded in a model card, not --quick")
     cfg = Config(generator=args.generator, out=args.out, **(QUICK if args.quick else {}))
     result = run(cfg)
     out = Path(cfg.out)
@@ -188,6 +210,9 @@ def main(argv=None) -> None:
     (out / "generalisation.md").write_text(table(result))
     print(table(result))
     print(f"wrote {out / 'generalisation.png'}, .json, .md")
+    if args.record:
+        record_in_model_card(cfg.generator, validation=card_summary(result))
+        print(f"recorded the summary in the model card of {cfg.generator}")
 
 
 if __name__ == "__main__":

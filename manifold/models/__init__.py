@@ -2,7 +2,7 @@
 
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator, image_shape_of, latent_dim_of
-from manifold.models._io import SHIPPED, checkpoints_dir, load_generator, read_model_card
+from manifold.models._io import SHIPPED, checkpoints_dir, load_generator, read_model_card, record_in_model_card
 from manifold.models._nets import GAN, VAE, AutoEncoder, build_model
 from manifold.models.analytic import (
     circle_generator,
@@ -30,6 +30,7 @@ __all__ = [
     "load_generator",
     "lung_generator",
     "read_model_card",
+    "record_in_model_card",
     "rotation_generator",
     "spot_generator",
 ]

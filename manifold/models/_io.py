@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "checkpoints_dir",
     "load_generator",
     "read_model_card",
+    "record_in_model_card",
     "write_generator",
 ]
 
@@ -95,6 +97,48 @@ def read_model_card(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint: cannot read the model card {card_path}: {err}") from err
     if not isinstance(card, dict) or "model" not in card:
         raise ValueError(f"checkpoint: model card {card_path} has no 'model' entry")
+    return card
+
+
+# the fields that bind a card to its weights; written only by the export
+_BOUND_FIELDS = frozenset({"model", "params_sha256", "model_sha256", "size_bytes"})
+
+
+def record_in_model_card(path: str | Path, **fields: Any) -> dict[str, Any]:
+    """Add (or replace) descriptive fields of an exported generator's model card, atomically.
+
+    For results measured after the export, e.g. the validation numbers of
+    ``experiments/generalisation.py --record``. The card is rewritten through a temporary file
+    and ``os.replace``, so a kill leaves the old card or the new one, never half of one. The
+    weights and the fields that bind the card to them are never touched, so the generator still
+    loads and verifies.
+
+    Args:
+      path: a shipped name (:data:`SHIPPED`) or an exported generator directory.
+      **fields: the card entries to write; JSON-serialisable values.
+
+    Returns:
+      The card as written.
+
+    Raises:
+      ValueError: no fields; a field that binds the card to its weights (``model``,
+        ``params_sha256``, ``model_sha256``, ``size_bytes``); a missing or unreadable card.
+      TypeError: a value that JSON cannot write.
+    """
+    if not fields:
+        raise ValueError("fields: expected at least one field to record, got none")
+    bound = sorted(_BOUND_FIELDS & fields.keys())
+    if bound:
+        raise ValueError(f"fields: {bound} bind the card to its weights and are written only by the export")
+    card = {**read_model_card(path), **fields}
+    try:
+        text = json.dumps(card, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"fields: expected JSON-serialisable values (finite numbers, str, lists, dicts): {err}") from err
+    card_path = _resolve(path) / CARD_FILENAME
+    tmp = card_path.with_name(f".{CARD_FILENAME}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, card_path)
     return card
 
 

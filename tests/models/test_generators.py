@@ -10,6 +10,7 @@ import pytest
 from flax import nnx
 
 from manifold.models import GAN, SHIPPED, VAE, AutoEncoder, ModelConfig, build_model, checkpoints_dir, load_generator
+from manifold.models import read_model_card, record_in_model_card
 from manifold.models._io import write_generator
 
 K, S, CHANNELS = 3, 8, (8, 4)
@@ -92,6 +93,28 @@ def test_save_load_bit_identical(model, tmp_path):
         assert x.dtype == y.dtype and np.array_equal(np.asarray(x), np.asarray(y))
     h = jnp.ones((2, K))
     assert np.array_equal(np.asarray(G(h)), np.asarray(loaded(h)))
+
+
+def test_record_in_model_card_adds_fields_and_keeps_the_weights_verified(tmp_path):
+    model = build_model(ModelConfig("vae", K, S, CHANNELS), seed=1)
+    path = _export(model, tmp_path / "g")
+    before = read_model_card(path)
+    card = record_in_model_card(path, validation={"ceiling_psnr_db": [24.1, 26.0]}, note="measured later")
+    assert read_model_card(path) == card == {**before, "validation": {"ceiling_psnr_db": [24.1, 26.0]}, "note": "measured later"}
+    record_in_model_card(path, note="replaced")
+    assert read_model_card(path)["note"] == "replaced"
+    h = jnp.ones((2, K))
+    assert np.array_equal(np.asarray(load_generator(path)(h)), np.asarray(model.as_generator()(h)))  # still verifies
+    assert sorted(p.name for p in path.iterdir()) == ["model_card.json", "params"]  # no temporary file left
+    with pytest.raises(ValueError, match="params_sha256"):
+        record_in_model_card(path, params_sha256={})
+    with pytest.raises(ValueError, match="at least one field"):
+        record_in_model_card(path)
+    with pytest.raises(TypeError, match="JSON"):
+        record_in_model_card(path, validation={"psnr": float("nan")})
+    with pytest.raises(TypeError, match="JSON"):
+        record_in_model_card(path, validation=object())
+    assert read_model_card(path)["note"] == "replaced"  # a refused record changes nothing
 
 
 def test_load_generator_rejects_other_architecture_and_latent_size(tmp_path):
