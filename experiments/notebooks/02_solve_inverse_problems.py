@@ -59,7 +59,7 @@ def show(images: dict, title: str, **kw):
 # %% [markdown]
 # ## 1 · MRI: a real scan, 4x random lines, 1 % noise
 # `mri_validation` returns two real scans the package never trained or tuned on. The shipped
-# `mri-vae` (k = 256) represents them only coarsely (about 24 dB with full data), so the latent
+# `mri-vae` (k = 256) represents them only coarsely (about 25 dB with full data), so the latent
 # solve **warns** when the stated noise level cannot explain its misfit.
 
 # %%
