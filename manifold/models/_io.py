@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from manifold.models.checkpoint import (
     PARAMS_DIRNAME,
     CheckpointStore,
     model_digest,
+    write_card,
     write_generator,
 )
 
@@ -108,8 +108,8 @@ def record_in_model_card(path: str | Path, **fields: Any) -> dict[str, Any]:
     """Add (or replace) descriptive fields of an exported generator's model card, atomically.
 
     For results measured after the export, e.g. the validation numbers of
-    ``experiments/generalisation.py --record``. The card is rewritten through a temporary file
-    and ``os.replace``, so a kill leaves the old card or the new one, never half of one. The
+    ``experiments/generalisation.py --record``. The card is rewritten atomically
+    (:func:`~manifold.models.checkpoint.write_card`), so a kill leaves the old card or the new one. The
     weights and the fields that bind the card to them are never touched, so the generator still
     loads and verifies.
 
@@ -130,15 +130,12 @@ def record_in_model_card(path: str | Path, **fields: Any) -> dict[str, Any]:
     bound = sorted(_BOUND_FIELDS & fields.keys())
     if bound:
         raise ValueError(f"fields: {bound} bind the card to its weights and are written only by the export")
-    card = {**read_model_card(path), **fields}
+    directory = _resolve(path)
+    card = {**read_model_card(directory), **fields}
     try:
-        text = json.dumps(card, indent=2, allow_nan=False) + "\n"
+        write_card(directory, card, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise TypeError(f"fields: expected JSON-serialisable values (finite numbers, str, lists, dicts): {err}") from err
-    card_path = _resolve(path) / CARD_FILENAME
-    tmp = card_path.with_name(f".{CARD_FILENAME}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, card_path)
     return card
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "array_digests",
     "file_digests",
     "model_digest",
+    "write_card",
     "write_generator",
 ]
 
@@ -280,7 +281,17 @@ def write_generator(model, directory: str | Path, card: dict[str, Any]) -> dict[
     arch = model.config.to_dict()
     card = {**card, "model": arch, "params_sha256": sums, "model_sha256": model_digest(arch, sums)}
     card["size_bytes"] = sum((directory / PARAMS_DIRNAME / rel).stat().st_size for rel in sums)
-    tmp = directory / f".{CARD_FILENAME}.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    tmp.replace(directory / CARD_FILENAME)
+    write_card(directory, card)
     return card
+
+
+def write_card(directory: str | Path, card: dict[str, Any], *, allow_nan: bool = True) -> None:
+    """Write ``card`` as ``directory/model_card.json`` atomically (a temporary file, then a rename).
+
+    A kill leaves the old card or the new one, never half of one. ``allow_nan=False`` refuses
+    non-finite numbers (``ValueError`` from :func:`json.dumps`, before anything is written).
+    """
+    text = json.dumps(card, indent=2, allow_nan=allow_nan) + "\n"
+    tmp = Path(directory) / f".{CARD_FILENAME}.tmp"
+    tmp.write_text(text)
+    tmp.replace(Path(directory) / CARD_FILENAME)
