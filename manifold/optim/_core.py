@@ -167,7 +167,7 @@ def lm_init(
 
 
 def lm_run(
-    r: Callable, state: LMState, lam: jax.Array, *, until: int, tol: jax.Array, jacobian: str = "exact"
+    r: Callable, state: LMState, lam: jax.Array, *, until: int | jax.Array, tol: jax.Array, jacobian: str = "exact"
 ) -> LMState:
     """Levenberg-Marquardt iterations from ``state`` until iteration ``until`` or convergence.
 

@@ -55,14 +55,15 @@ class LatentSolution:
       x: ``G(h)``, shape ``image_shape``.
       residual: relative data misfit ``||A(x) - b|| / ||b||``.
       loss: final ``||A(G(h)) - b||^2 + w ||h||^2`` of the selected restart.
-      loss_history: ``(steps,)`` loss of the selected restart per iteration (padded with the final
-        value when the solver stopped early).
+      loss_history: loss of the selected restart per iteration, padded with the final value when
+        the solver stopped early: ``(steps,)``, or ``(steps * (1 + refresh),)`` for Broyden LM,
+        whose best restart may run ``steps`` more iterations after each exact-Jacobian refresh.
       iterations: iterations run by the selected restart.
       restart_h: ``(restarts, k)`` final latent of every restart.
       restart_loss: ``(restarts,)`` final loss of every restart (``inf`` where ``G`` or ``A``
         produced NaN/inf).
-      path: ``(steps, k)`` iterates of the selected restart when ``record_path=True``, else
-        an empty ``(0, k)`` array.
+      path: iterates of the selected restart (as many rows as ``loss_history``) when
+        ``record_path=True``, else an empty ``(0, k)`` array.
       prior_weight: the absolute weight ``w`` of ``||h||^2`` used for this ``b`` (from ``lam``
         and the data, or from ``noise_level``).
       noise_variance: ``s^2``, the noise variance per real data component the evidence assumes:
@@ -146,24 +147,27 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     ``screen_steps`` iterations, then only the ``keep`` with the lowest loss continue (the
     restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
     ``restarts / keep``). Pruned restarts report their state at the screen. Then the best restart
-    gets the exact Jacobian at its point and runs on, ``solver.refresh`` times (Broyden only; LM
-    only lowers the loss, so it stays the best). The starting Jacobians are exact at every start,
+    gets the exact Jacobian at its point and runs on, ``solver.refresh`` times, each for at most
+    ``steps`` more iterations (Broyden only; LM only lowers the loss, so it stays the best). The starting Jacobians are exact at every start,
     or one exact Jacobian at the starts' mean for all (``solver.start_jacobian="shared"``).
     """
     steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
+    refresh = solver.refresh if solver.jacobian == "broyden" else 0
     tol = jnp.float32(solver.tol)
     J0 = None
     if solver.start_jacobian == "shared":
         J0 = optim.lm_init(r, jnp.mean(h0, axis=0), lam, steps=1).J
-    init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=steps, record_path=record_path, J=J0))
+    # each refresh may run ``steps`` more iterations; the history holds them all
+    length = steps * (1 + refresh)
+    init = jax.vmap(lambda h: optim.lm_init(r, h, lam, steps=length, record_path=record_path, J=J0))
     run = lambda until: lambda s: optim.lm_run(r, s, lam, until=until, tol=tol, jacobian=solver.jacobian)
     finite = lambda f: jnp.where(jnp.isfinite(f), f, jnp.inf)
 
     def polish_best(states):
         best = jnp.argmin(finite(states.f))
         state = jax.tree_util.tree_map(lambda a: a[best], states)
-        for _ in range(solver.refresh if solver.jacobian == "broyden" else 0):
-            state = run(steps)(optim.lm_refresh(r, state))
+        for _ in range(refresh):  # at most ``steps`` more each, also for a restart stopped at the cap
+            state = run(state.i + steps)(optim.lm_refresh(r, state))
         return jax.tree_util.tree_map(lambda a, b: a.at[best].set(b), states, state)
 
     states = init(h0)

@@ -68,12 +68,14 @@ class LM:
         ``keep / restarts`` as much). ``None`` runs every restart to the end; ``keep >=
         restarts`` prunes nothing. Default ``None``.
       screen_steps: iterations before the pruning (default 5).
-      steps: iteration limit (default 200 for ``"broyden"``, 100 for ``"exact"``).
+      steps: iteration limit of each restart (default 200 for ``"broyden"``, 100 for
+        ``"exact"``); the best restart runs up to ``steps`` more after each ``refresh``.
       tol: stopping tolerance: an accepted step lowering ``f`` by less than ``tol * f``, or a step
         ``||delta|| <= tol (||h|| + tol)``.
-      refresh: Broyden only: how many times the best restart, once stopped, gets the exact
-        Jacobian at its point and runs on (:func:`manifold.optim.lm_refresh`), so that a stale
-        secant Jacobian cannot end the solve early. Each costs ``k`` JVPs. Default 1.
+      refresh: Broyden only: how many times the best restart, once stopped (converged or at the
+        ``steps`` limit), gets the exact Jacobian at its point and runs on for at most ``steps``
+        more iterations (:func:`manifold.optim.lm_refresh`), so that a stale secant Jacobian
+        cannot end the solve early. Each costs ``k`` JVPs. Default 1.
       start_jacobian: where the starting Jacobian comes from. ``"each"`` (default): the exact
         Jacobian at every start, ``k`` JVPs per restart. ``"shared"``: the exact Jacobian at the
         mean of the starts, given to every restart (``k`` JVPs in all) and corrected by the

@@ -82,7 +82,7 @@ def test_lm_broyden_recovers_in_range_target_from_mri_4x(G, mri4, problem):
     x_star, b, _ = problem
     sol = solve_latent(G, mri4, b, solver=LM(keep=None), restarts=4, lam=1e-6, key=jax.random.key(3))
     assert rel(sol.x, x_star) < 1e-2 and sol.residual < 1e-3
-    assert sol.loss_history.shape == (200,) and bool(jnp.all(jnp.diff(sol.loss_history) <= 0))
+    assert sol.loss_history.shape == (400,) and bool(jnp.all(jnp.diff(sol.loss_history) <= 0))
 
 
 def test_refresh_polishes_the_best_restart_only(G, mri4, problem):
@@ -185,3 +185,14 @@ def test_laplace_factor_is_the_square_root_of_the_gauss_newton_covariance():
     L = optim.laplace_factor(lambda h: J @ h - b, jnp.zeros(5), s2)
     expected = np.linalg.inv(np.asarray(J.T @ J, np.float64) / s2 + np.eye(5))
     np.testing.assert_allclose(np.asarray(L @ L.T), expected, rtol=1e-3, atol=1e-6)
+
+
+def test_refresh_runs_on_after_the_iteration_limit(G, mri4, problem):
+    """A restart stopped by ``steps`` (not converged) gets ``steps`` more iterations after its refresh."""
+    _, b, _ = problem
+    opts = {"restarts": 2, "lam": 1e-6, "key": jax.random.key(5)}
+    capped = solve_latent(G, mri4, b, solver=LM(steps=3, tol=0.0, refresh=0), **opts)
+    polished = solve_latent(G, mri4, b, solver=LM(steps=3, tol=0.0, refresh=1), **opts)
+    assert int(capped.iterations) == 3 and int(polished.iterations) == 6
+    assert polished.loss_history.shape == (6,)
+    assert float(polished.loss) < float(capped.loss)
