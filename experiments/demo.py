@@ -12,7 +12,8 @@
     another subject) and an MNI152 test-split slice. The latent solver on the shipped "mri-vae"
     generator, the image-adaptive solve (``solve_adaptive``: the generator refined on these data,
     stopped on held-out k-space samples) vs zero-filled vs total variation. The latent prior weight
-    and TV's weight were both chosen on held-out *synthetic* images by
+    is the generator's own (``G.prior_weight``, chosen on held-out *synthetic* images by
+    ``experiments/calibrate_prior.py``), TV's weight was chosen on held-out synthetic images by
     ``experiments/generalisation.py`` (never on these). Each latent solve is told the noise level,
     so it warns when the manifold cannot explain the data at that level.
 
@@ -47,7 +48,6 @@ class DemoConfig:
     accel: float = 4.0
     acs: int = 8
     eit_lam: float = 1e-2  # one-step NOSER weight
-    mri_lam: float = 1.0  # latent prior weight (relative), chosen on synthetic data at 4x (generalisation.py)
     tv_lam: float = 1e-2  # TV weight, chosen on the same synthetic data
 
 
@@ -106,12 +106,12 @@ def mri_case(cfg: DemoConfig, key: jax.Array) -> tuple[jax.Array, list[str], dic
     results["latent (lm)"] = timed(
         lambda: jnp.stack(
             [
-                solve_latent(G, A, bi, lam=cfg.mri_lam, noise_level=float(s), restarts=cfg.restarts, key=k_solve).x
+                solve_latent(G, A, bi, noise_level=float(s), restarts=cfg.restarts, key=k_solve).x
                 for bi, s in zip(b, sigmas)
             ]
         )
     )
-    results["adaptive"] = timed(lambda: solve_adaptive(G, A, b, lam=cfg.mri_lam, restarts=cfg.restarts, key=k_solve).x)
+    results["adaptive"] = timed(lambda: solve_adaptive(G, A, b, restarts=cfg.restarts, key=k_solve).x)
     results["zero-filled"] = timed(lambda: zero_filled(A, b))
     results["TV (PDHG)"] = timed(lambda: tv(A, b, lam=cfg.tv_lam))
     return x_true, names, results

@@ -33,6 +33,11 @@ class Generator:
       encode: optional ``encode(params, x)`` mapping images ``(B, *image_shape)`` to latents
         ``(B, k)`` (a VAE encoder's mean, an autoencoder's code).
       name: a label for reprs and error messages.
+      prior_weight: the relative latent prior weight ``lam`` that the solvers use by default for
+        this generator (:func:`manifold.solve.solve_latent`), a number ``>= 0``, or ``None`` (then
+        the MAP weight of the noise level). :func:`~manifold.models.load_generator` reads it from
+        the model card, where ``experiments/calibrate_prior.py`` records the weight chosen on
+        held-out synthetic images.
     """
 
     def __init__(
@@ -44,24 +49,40 @@ class Generator:
         image_shape: tuple[int, ...],
         encode: Callable[[Any, jax.Array], jax.Array] | None = None,
         name: str = "generator",
+        prior_weight: float | None = None,
     ):
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
+        if prior_weight is not None:
+            if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float, np.floating, np.integer)):
+                raise TypeError(f"prior_weight: expected a number >= 0 or None, got {prior_weight!r}")
+            if not (np.isfinite(prior_weight) and prior_weight >= 0):
+                raise ValueError(f"prior_weight: expected a finite number >= 0 or None, got {prior_weight!r}")
+            prior_weight = float(prior_weight)
         self.apply = apply
         self.params = params
         self.latent_dim = int(latent_dim)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.encode_apply = encode
         self.name = name
+        self.prior_weight = prior_weight
 
     def tree_flatten(self):
-        static = (self.apply, self.latent_dim, self.image_shape, self.encode_apply, self.name)
+        static = (self.apply, self.latent_dim, self.image_shape, self.encode_apply, self.name, self.prior_weight)
         return (self.params,), static
 
     @classmethod
     def tree_unflatten(cls, static, children):
-        apply, latent_dim, image_shape, encode, name = static
-        return cls(apply, children[0], latent_dim=latent_dim, image_shape=image_shape, encode=encode, name=name)
+        apply, latent_dim, image_shape, encode, name, prior_weight = static
+        return cls(
+            apply,
+            children[0],
+            latent_dim=latent_dim,
+            image_shape=image_shape,
+            encode=encode,
+            name=name,
+            prior_weight=prior_weight,
+        )
 
     def __call__(self, h: jax.Array) -> jax.Array:
         """``G(h)`` for ``h`` of shape ``(k,)`` (one image) or ``(batch, k)`` (a batch).

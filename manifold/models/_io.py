@@ -285,7 +285,8 @@ def load_generator(
       verify: verify the weights and the architecture against their recorded digests (see above).
 
     Returns:
-      A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder).
+      A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder, and
+      ``prior_weight``, the solvers' default latent prior weight, when the card records one).
 
     Raises:
       TypeError: ``name_or_path`` is neither a string nor a path.
@@ -337,10 +338,26 @@ def load_generator(
         if not generator_only:
             module = module.generator
         gdef, params = nnx.split(module)
-        return Generator(
+        G = Generator(
             _Method(gdef, "__call__"), params, latent_dim=config.latent_dim, image_shape=config.image_shape, name=name
         )
-    return module.as_generator(name=name)
+    else:
+        G = module.as_generator(name=name)
+    weight = read_model_card(path).get("prior_weight") if load is _load_exported else None
+    if weight is None:
+        return G
+    try:
+        return Generator(
+            G.apply,
+            G.params,
+            latent_dim=G.latent_dim,
+            image_shape=G.image_shape,
+            encode=G.encode_apply,
+            name=G.name,
+            prior_weight=weight,
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint: model card {path / CARD_FILENAME}: {err}") from err
 
 
 def _shapes_by_path(tree) -> dict[str, tuple[int, ...]]:

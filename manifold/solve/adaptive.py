@@ -364,6 +364,9 @@ def solve_adaptive(
       b: data ``A.out_shape`` or ``(*batch, *A.out_shape)``: the batch is solved in one call.
       key: PRNG key (restarts of the latent solve and the held-out split).
       noise_level: noise standard deviation per data entry; or ``lam`` (relative prior weight).
+        As in :func:`solve_latent`, the latent solve's default weight is ``G.prior_weight`` when
+        the generator carries one; the refinement's noise scale ``s^2`` is then the stated noise,
+        else 1 %.
       steps: Adam iterations of the refinement (the best held-out iterate is returned, so more
         steps cost time, not accuracy).
       learning_rate: Adam step size.

@@ -117,6 +117,23 @@ def test_record_in_model_card_adds_fields_and_keeps_the_weights_verified(tmp_pat
     assert read_model_card(path)["note"] == "replaced"  # a refused record changes nothing
 
 
+def test_prior_weight_is_read_from_the_card_and_kept_through_jit(tmp_path):
+    path = _export(build_model(ModelConfig("vae", K, S, CHANNELS), seed=1), tmp_path / "g")
+    assert load_generator(path).prior_weight is None
+    record_in_model_card(path, prior_weight=0.3)
+    G = load_generator(path)
+    assert G.prior_weight == 0.3
+    leaves, treedef = jax.tree_util.tree_flatten(G)
+    assert jax.tree_util.tree_unflatten(treedef, leaves).prior_weight == 0.3
+    assert jax.jit(lambda g: g.prior_weight * jnp.ones(()))(G) == pytest.approx(0.3)
+    record_in_model_card(path, prior_weight=-1.0)
+    with pytest.raises(ValueError, match=r"model card .*model_card.json: prior_weight: expected a finite number >= 0"):
+        load_generator(path)
+    record_in_model_card(path, prior_weight="large")
+    with pytest.raises(ValueError, match=r"prior_weight: expected a number >= 0 or None, got 'large'"):
+        load_generator(path)
+
+
 def test_load_generator_rejects_other_architecture_and_latent_size(tmp_path):
     path = _export(build_model(ModelConfig("vae", K, S, CHANNELS)), tmp_path / "vae")
     with pytest.raises(ValueError, match=r"architecture.*vae \(latent_dim=3.*architecture='gan'"):

@@ -137,3 +137,23 @@ def test_masked_operator_is_fitted_on_its_measured_rows_only(G, mri4, target):
     misfit = jnp.sum(jnp.abs(mri4(sol.x) - b) ** 2) + sol.prior_weight * (sol.h @ sol.h)
     assert float(sol.loss) == pytest.approx(float(misfit), rel=1e-4)
     assert float(sol.loss) >= float(jnp.sum(jnp.abs(jnp.where(mri4.mask, 0, b)) ** 2))  # the unmeasured part of b
+
+
+def test_a_generator_with_its_own_prior_weight_makes_it_the_default(G, mri4, target):
+    """``G.prior_weight`` replaces the default ``lam``; the noise statement of the warning stays 1 %."""
+    _, x_star = target
+    b = mri4(x_star + 0.05 * jnp.cos(jnp.arange(SIZE))[:, None])  # off the manifold
+    Gc = Generator(G.apply, G.params, latent_dim=K, image_shape=(SIZE, SIZE), prior_weight=0.3)
+    opts = {"restarts": 2, "key": jax.random.key(3), "warn": False}
+    own = solve_latent(Gc, mri4, b, **opts)
+    explicit = solve_latent(G, mri4, b, lam=0.3, **opts)
+    plain = solve_latent(G, mri4, b, **opts)
+    assert jnp.array_equal(own.h, explicit.h) and float(own.prior_weight) == float(explicit.prior_weight)
+    assert float(own.prior_weight) == pytest.approx(3e3 * float(plain.prior_weight), rel=1e-5)
+    assert float(own.noise_variance) == pytest.approx(float(plain.noise_variance), rel=1e-6)  # 1 %, not the weight
+    assert float(own.data_chi2) > float(explicit.data_chi2)  # tested at 1 % noise, not at the weight's
+    overridden = solve_latent(Gc, mri4, b, lam=1e-4, **opts)
+    assert jnp.array_equal(overridden.h, plain.h)
+    at_noise = solve_latent(Gc, mri4, b, noise_level=0.1, **opts)
+    assert float(at_noise.prior_weight) == pytest.approx(float(own.prior_weight) + 0.1**2 / 2, rel=1e-5)
+    assert float(at_noise.noise_variance) == pytest.approx(0.1**2 / 2, rel=1e-6)
