@@ -19,11 +19,11 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])")
 
 # (what the line prints, the README comment's numbers, absolute tolerance of each), in print order
 EXPECTED = [
-    ("PSNR latent / TV / zero-filled", [13.5, 27.1, 21.7], [0.15, 0.15, 0.15]),
-    ("residual, data p-value", [0.055, 0.0], [0.002, 1e-6]),
-    ("PSNR, SSIM with lam = 0.1", [21.0, 0.46], [0.15, 0.01]),
+    ("PSNR latent / TV / zero-filled", [22.4, 27.1, 21.7], [0.15, 0.15, 0.15]),
+    ("residual, data p-value", [0.062, 0.0], [0.002, 1e-6]),
+    ("PSNR, SSIM with the MAP weight lam = 1e-4", [14.4, 0.29], [0.15, 0.01]),
     ("PSNR, SSIM of TV", [27.1, 0.80], [0.15, 0.01]),
-    ("adaptive PSNR, latent PSNR, off-manifold, stop step", [23.9, 22.3, 0.10, 66], [0.15, 0.15, 0.01, 5]),
+    ("adaptive PSNR, latent PSNR, off-manifold, stop step", [24.0, 22.4, 0.086, 39], [0.15, 0.15, 0.01, 5]),
     ("EIT rel. error", [0.040], [0.002]),
     ("uniform 4x: M-RIP lower, upper", [0.18, 0.85], [0.01, 0.01]),
     ("+ one line: M-RIP lower, upper", [0.28, 0.88], [0.01, 0.01]),
