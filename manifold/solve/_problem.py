@@ -144,9 +144,13 @@ def _scalar(value: Any, name: str) -> float:
 DEFAULT_LAM = 1e-4
 
 
-def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[float, float, float]:
-    """``(relative, absolute, noise variance)``: the prior weight ``w = relative * P(b) + absolute``
-    and the stated noise variance per real data component (``0`` when none was stated).
+def prior_weights(
+    lam: Any, noise_level: Any, *, complex_data: bool, calibrated: float | None = None
+) -> tuple[float, float, float, float]:
+    """``(relative, absolute, noise variance, noise relative)``: the prior weight
+    ``w = relative * P(b) + absolute``, the stated noise variance per real data component (``0``
+    when none was stated), and, for when none was, the noise variance relative to ``P(b)`` that
+    the weight states.
 
     * ``noise_level = s`` (the standard deviation per data entry, as in
       :func:`manifold.operators.gaussian_noise`: ``E|n|^2 = s^2``, i.e. ``s / sqrt(2)`` per real
@@ -156,6 +160,9 @@ def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[fl
     * ``lam`` sets ``w = lam * P(b)`` with ``P`` of :func:`data_power` (default ``lam = 1e-4``:
       the MAP weight for 1 % noise, 40 dB SNR). Given with ``noise_level``, ``lam`` sets the
       weight and ``noise_level`` only the noise statement (the off-manifold test).
+    * ``calibrated`` (a generator's ``prior_weight``) replaces the default ``lam``: then
+      ``w = calibrated * P(b)`` plus the MAP weight of ``noise_level`` when given, and the
+      noise statement stays the stated noise, else 1 %.
 
     Raises:
       ValueError: when either is not a finite scalar ``>= 0``.
@@ -164,9 +171,12 @@ def prior_weights(lam: Any, noise_level: Any, *, complex_data: bool) -> tuple[fl
     if noise_level is not None:
         s = _scalar(noise_level, "noise_level")
         s2 = s * s / (2.0 if complex_data else 1.0)
-        if lam is None:
-            return 0.0, s2, s2
-    return _scalar(DEFAULT_LAM if lam is None else lam, "lam"), 0.0, s2
+    if lam is None and calibrated is not None:
+        return float(calibrated), s2, s2, DEFAULT_LAM
+    if lam is None and noise_level is not None:
+        return 0.0, s2, s2, 0.0
+    rel = _scalar(DEFAULT_LAM if lam is None else lam, "lam")
+    return rel, 0.0, s2, rel
 
 
 def canonical(tree: Any) -> Any:

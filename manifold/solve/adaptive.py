@@ -443,7 +443,7 @@ def solve_adaptive(
         data_consistency = bool(getattr(A, "exact_pinv", False))
     if data_consistency and not callable(getattr(A, "pinv", None)):
         raise ValueError("data_consistency: A has no pinv (pseudo-inverse); pass data_consistency=False")
-    lam_rel, w_abs, _ = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
+    lam_rel, w_abs, _, _ = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
     if lam_rel == 0.0 and w_abs == 0.0:
         raise ValueError("lam: solve_adaptive needs a noise scale; lam = 0 states noiseless data, give noise_level > 0")
 

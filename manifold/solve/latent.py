@@ -31,7 +31,6 @@ from manifold.checks import check_key, check_positive_int
 from manifold.operators import LinearOperator, measured_rows, real_view
 from manifold.solve._cache import enable_compilation_cache
 from manifold.solve._problem import (
-    DEFAULT_LAM,
     batch_shape,
     canonical,
     check_problem,
@@ -361,11 +360,9 @@ def solve_latent(
     if not sigma_ok:
         raise ValueError(f"sigma_init: expected a finite number >= 0, got {sigma_init!r}")
     k, _, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
-    lam_rel, w_abs, s2 = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
-    noise_rel = lam_rel  # without a stated noise_level, the weight states the noise (MAP)
-    calibrated = getattr(G, "prior_weight", None)
-    if lam is None and calibrated is not None:  # the generator's own weight, on top of the noise's MAP weight
-        lam_rel, noise_rel = calibrated, DEFAULT_LAM
+    lam_rel, w_abs, s2, noise_rel = prior_weights(
+        lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)), calibrated=getattr(G, "prior_weight", None)
+    )
     batch = batch_shape(b, out_shape)
     n = 1
     for s in batch:

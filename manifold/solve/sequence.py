@@ -136,8 +136,9 @@ def solve_sequence(
         breath in 25 frames, pyEIT data, the shipped ``eit-vae``) ran 4.5 iterations per frame,
         14.3 frames/s through ``EITModel.linearized()`` and 6.8 through ``difference_map()`` on a
         loaded 2-core machine (load 13.6), at the relative error of 20 iterations (0.43 / 0.21).
-      lam: relative prior weight (default ``1e-4``, the MAP weight at 1 % noise), as in
-        :func:`~manifold.solve.solve_latent`.
+      lam: relative prior weight, with the default of :func:`~manifold.solve.solve_latent`
+        (``G.prior_weight`` when the generator carries one, else ``1e-4``, the MAP weight at 1 %
+        noise).
       noise_level: noise standard deviation per data entry (sets the MAP weight instead of ``lam``).
       init: where frame 0 starts: ``"solve"`` (default: :func:`~manifold.solve.solve_latent` on
         frame 0 with ``restarts`` random starts and ``key``; the first valid frame when frame 0 is
@@ -227,7 +228,9 @@ def solve_sequence(
         raise ValueError("frames: a sequence has no valid frame (every frame has NaN/inf)")
 
     complex_data = bool(jnp.iscomplexobj(frames))
-    lam_rel, w_abs, _ = prior_weights(lam, noise_level, complex_data=complex_data)
+    lam_rel, w_abs, _, _ = prior_weights(
+        lam, noise_level, complex_data=complex_data, calibrated=getattr(G, "prior_weight", None)
+    )
 
     if isinstance(init, str):
         if init == "zeros":

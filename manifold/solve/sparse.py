@@ -101,13 +101,14 @@ def _jacobian_norm(A, x, iters: int = 30):
 
 
 @functools.partial(jax.jit, static_argnames=("outer", "v_steps", "h_steps"))
-def _sparse_batch(G, A, W, b, h0, lam_rel, w_abs, mu_abs, mu_noise, s2, *, outer, v_steps, h_steps):
+def _sparse_batch(G, A, W, b, h0, lam_rel, w_abs, mu_abs, mu_noise, s2, noise_rel, *, outer, v_steps, h_steps):
     analysis = (lambda v: v) if W is None else W
     synthesis = (lambda c: c) if W is None else W.adjoint
 
     def one(b_i, h_i):
         lam = lam_rel * data_power(b_i) + w_abs
-        mu = mu_abs + mu_noise * jnp.sqrt(jnp.where(s2 > 0, s2, lam))  # the stated noise, else the weight's
+        noise = jnp.where(s2 > 0, s2, noise_rel * data_power(b_i))  # the stated noise, else the weight's (MAP)
+        mu = mu_abs + mu_noise * jnp.sqrt(noise)
 
         def data_res(x):
             return real_view(A(x) - b_i)
@@ -217,7 +218,9 @@ def solve_sparse_deviation(
     outer, v_steps, h_steps = (check_positive_int(v, n) for v, n in ((outer, "outer"), (v_steps, "v_steps"), (h_steps, "h_steps")))
     _, image_shape, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
     W = _transform(transform, image_shape)
-    lam_rel, w_abs, s2 = prior_weights(lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)))
+    lam_rel, w_abs, s2, noise_rel = prior_weights(
+        lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)), calibrated=getattr(G, "prior_weight", None)
+    )
     if mu is None and lam_rel == 0.0 and w_abs == 0.0 and s2 == 0.0:
         raise ValueError("mu: the default weight follows the noise level, but lam = 0 states noiseless data; give mu")
     mu_noise = 2.0 * math.sqrt(2.0 * math.log(math.prod(image_shape))) if mu is None else 0.0
@@ -238,6 +241,7 @@ def solve_sparse_deviation(
         jnp.float32(0.0 if mu is None else mu),
         jnp.float32(mu_noise),
         jnp.float32(s2),
+        jnp.float32(noise_rel),
         outer=outer,
         v_steps=v_steps,
         h_steps=h_steps,

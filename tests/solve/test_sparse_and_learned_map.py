@@ -79,3 +79,19 @@ def test_learned_map_predicts_latents_and_is_a_good_initial_point(G, mri2):
     assert rel(sol.x, G(h[0])) < 1e-2
     with pytest.raises(ValueError, match="b: expected shape"):
         f(jnp.zeros((3, 3)))
+
+
+def test_sparse_deviation_takes_the_generators_own_prior_weight(G, mri2):
+    """As in solve_latent: ``G.prior_weight`` replaces the default ``lam``; ``mu`` keeps following the 1 % noise."""
+    from manifold.models import Generator
+
+    x = G(jax.random.normal(jax.random.key(2), (K,))).at[5, 7].add(0.8)
+    b = mri2(x)
+    Gc = Generator(G.apply, G.params, latent_dim=K, image_shape=(SIZE, SIZE), prior_weight=0.3)
+    opts = {"restarts": 2, "key": jax.random.key(3), "outer": 2}
+    own = solve_sparse_deviation(Gc, mri2, b, **opts)
+    explicit = solve_sparse_deviation(G, mri2, b, lam=0.3, mu=float(own.mu), **opts)
+    plain = solve_sparse_deviation(G, mri2, b, **opts)
+    assert float(own.mu) == pytest.approx(float(plain.mu), rel=1e-6)  # the noise statement: 1 %
+    np.testing.assert_allclose(np.asarray(own.x), np.asarray(explicit.x), atol=1e-5)
+    assert not np.allclose(np.asarray(own.h), np.asarray(plain.h), atol=1e-3)
