@@ -148,8 +148,9 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     restarts run in lockstep under ``vmap``, so this cuts the later iterations' cost by
     ``restarts / keep``). Pruned restarts report their state at the screen. Then the best restart
     gets the exact Jacobian at its point and runs on, ``solver.refresh`` times, each for at most
-    ``steps`` more iterations (Broyden only; LM only lowers the loss, so it stays the best). The starting Jacobians are exact at every start,
-    or one exact Jacobian at the starts' mean for all (``solver.start_jacobian="shared"``).
+    ``steps`` more iterations (Broyden only; LM only lowers the loss, so it stays the best). The
+    starting Jacobians are exact at every start, or one exact Jacobian at the starts' mean for all
+    (``solver.start_jacobian="shared"``).
     """
     steps, keep, screen_steps = solver.steps, solver.keep, solver.screen_steps
     refresh = solver.refresh if solver.jacobian == "broyden" else 0
