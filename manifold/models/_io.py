@@ -231,7 +231,7 @@ def _load_exported(path: Path, expected: dict[str, Any], step: int | None, verif
         raise _corrupt(params_dir, err) from err
     except Exception as err:  # Orbax raises many types; report them in one clear error
         raise _corrupt(params_dir, err) from err
-    return config, graphdef, state, pure, generator_only
+    return config, graphdef, state, pure, generator_only, card.get("prior_weight")
 
 
 def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: bool):
@@ -252,7 +252,7 @@ def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: 
         _check_expected(config, path, expected)
         graphdef, state, target = _abstract_target(config, False)
         pure = store.restore(step, model=target, verify=verify)["model"]
-    return config, graphdef, state, pure, False
+    return config, graphdef, state, pure, False, None  # a training workdir records no prior weight
 
 
 def load_generator(
@@ -331,32 +331,24 @@ def load_generator(
     expected = {"architecture": architecture, "latent_dim": latent_dim, "image_shape": image_shape}
     name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
     load = _load_exported if (path / CARD_FILENAME).exists() else _load_store
-    config, graphdef, state, pure, generator_only = load(path, expected, step, verify)
+    config, graphdef, state, pure, generator_only, prior_weight = load(path, expected, step, verify)
     nnx.replace_by_pure_dict(state, pure)  # in place
     module = nnx.merge(graphdef, state)
-    if config.architecture == "gan":
+    try:
+        if config.architecture != "gan":
+            return module.as_generator(name=name, prior_weight=prior_weight)
         if not generator_only:
             module = module.generator
         gdef, params = nnx.split(module)
-        G = Generator(
-            _Method(gdef, "__call__"), params, latent_dim=config.latent_dim, image_shape=config.image_shape, name=name
-        )
-    else:
-        G = module.as_generator(name=name)
-    weight = read_model_card(path).get("prior_weight") if load is _load_exported else None
-    if weight is None:
-        return G
-    try:
         return Generator(
-            G.apply,
-            G.params,
-            latent_dim=G.latent_dim,
-            image_shape=G.image_shape,
-            encode=G.encode_apply,
-            name=G.name,
-            prior_weight=weight,
+            _Method(gdef, "__call__"),
+            params,
+            latent_dim=config.latent_dim,
+            image_shape=config.image_shape,
+            name=name,
+            prior_weight=prior_weight,
         )
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError) as err:  # the card's prior_weight; the rest was checked on loading
         raise ValueError(f"checkpoint: model card {path / CARD_FILENAME}: {err}") from err
 
 

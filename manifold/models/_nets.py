@@ -41,8 +41,9 @@ class _LatentModel(nnx.Module):
     def decode(self, h: jax.Array) -> jax.Array:
         raise NotImplementedError
 
-    def as_generator(self, *, name: str | None = None) -> Generator:
-        """This model's decoder as a :class:`Generator` (a pytree holding a copy of the weights)."""
+    def as_generator(self, *, name: str | None = None, prior_weight: float | None = None) -> Generator:
+        """This model's decoder as a :class:`Generator` (a pytree holding a copy of the weights),
+        with the solvers' default latent prior weight ``prior_weight`` (see :class:`Generator`)."""
         raise NotImplementedError
 
 
@@ -93,7 +94,7 @@ class AutoEncoder(_LatentModel):
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.decode(self.encode(x))
 
-    def as_generator(self, *, name: str | None = None) -> Generator:
+    def as_generator(self, *, name: str | None = None, prior_weight: float | None = None) -> Generator:
         graphdef, params = nnx.split(self)
         return Generator(
             _Method(graphdef, "decode"),
@@ -102,6 +103,7 @@ class AutoEncoder(_LatentModel):
             image_shape=self.config.image_shape,
             encode=_Method(graphdef, "encode"),
             name=name or self.config.architecture,
+            prior_weight=prior_weight,
         )
 
 
@@ -181,7 +183,7 @@ class GAN(_LatentModel):
         """Discriminator logits ``(B,)`` of images ``(B, S, S)``."""
         return self.discriminator(x)[:, 0]
 
-    def as_generator(self, *, name: str | None = None) -> Generator:
+    def as_generator(self, *, name: str | None = None, prior_weight: float | None = None) -> Generator:
         graphdef, params = nnx.split(self.generator)
         return Generator(
             _Method(graphdef, "__call__"),
@@ -189,6 +191,7 @@ class GAN(_LatentModel):
             latent_dim=self.config.latent_dim,
             image_shape=self.config.image_shape,
             name=name or "gan",
+            prior_weight=prior_weight,
         )
 
 
