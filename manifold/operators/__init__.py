@@ -6,7 +6,9 @@ Every operator is a :class:`LinearOperator`: ``A(x)``, ``A.adjoint(y)``, ``A.pin
 :class:`LinearOperator` is a linear :class:`ForwardMap`, the pytree base of every forward map
 (``in_shape``, ``out_shape``, ``dtype``, batched ``F(x)``, ``check_input`` and ``check_output``);
 nonlinear forward maps such as the full EIT model subclass :class:`ForwardMap` directly. Sampling masks live in
-:mod:`manifold.operators.masks`; :class:`Haar` is an orthonormal sparsifying transform.
+:mod:`manifold.operators.masks`; :class:`Haar` is an orthonormal sparsifying transform. Modelling error
+(a coarse reconstruction model of finer physics) enters as correlated noise: :func:`approximation_error` from
+paired simulations, and :func:`whiten` (a :class:`Whitened` map and data at unit noise).
 """
 
 from manifold.operators import masks
@@ -19,6 +21,7 @@ from manifold.operators._base import (
     measured_rows,
     real_view,
 )
+from manifold.operators.error_model import ErrorModel, Whitened, approximation_error, whiten
 from manifold.operators.mri import MRI, MultiCoilMRI, fft2c, ifft2c, simulated_coil_maps
 from manifold.operators.noise import gaussian_noise, line_integrals, noise_sigma, poisson_counts
 from manifold.operators.phantom import shepp_logan
@@ -30,6 +33,7 @@ __all__ = [
     "MRI",
     "ComposedOperator",
     "Denoise",
+    "ErrorModel",
     "ForwardMap",
     "GaussianCS",
     "Haar",
@@ -37,7 +41,9 @@ __all__ = [
     "LinearOperator",
     "MultiCoilMRI",
     "Radon",
+    "Whitened",
     "apply_batched",
+    "approximation_error",
     "check_array",
     "fft2c",
     "gaussian_noise",
@@ -51,4 +57,5 @@ __all__ = [
     "real_view",
     "shepp_logan",
     "simulated_coil_maps",
+    "whiten",
 ]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifold.models import image_shape_of, latent_dim_of
-from manifold.operators import ForwardMap, real_view
+from manifold.operators import ForwardMap, Whitened, real_view
 
 __all__ = [
     "batch_shape",
@@ -142,6 +142,12 @@ def _scalar(value: Any, name: str) -> float:
 
 
 DEFAULT_LAM = 1e-4
+
+
+def stated_noise(A: Any, noise_level: Any) -> Any:
+    """``noise_level``, or ``1`` for a :class:`~manifold.operators.Whitened` map when none is given:
+    whitened data have unit noise by construction."""
+    return Whitened.noise_level if noise_level is None and isinstance(A, Whitened) else noise_level
 
 
 def prior_weights(

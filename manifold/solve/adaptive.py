@@ -45,6 +45,7 @@ from manifold.solve._problem import (
     check_problem,
     flat_batch,
     prior_weights,
+    stated_noise,
 )
 from manifold.solve.latent import solve_latent
 from manifold.solve.solvers import LM, Adam, _finite
@@ -421,6 +422,7 @@ def solve_adaptive(
             "G: solve_adaptive refines the generator's weights; expected a manifold.models.Generator "
             f"(a pytree holding its weights), got {type(G).__name__}"
         )
+    noise_level = stated_noise(A, noise_level)
     if noise_level is not None:
         _finite(noise_level, "noise_level", positive=True)
     steps = check_positive_int(steps, "steps")

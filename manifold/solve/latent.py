@@ -39,6 +39,7 @@ from manifold.solve._problem import (
     latent_start,
     prior_weights,
     residual_fn,
+    stated_noise,
 )
 from manifold.solve.solvers import LM, Adam
 
@@ -361,6 +362,7 @@ def solve_latent(
     if not sigma_ok:
         raise ValueError(f"sigma_init: expected a finite number >= 0, got {sigma_init!r}")
     k, _, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
+    noise_level = stated_noise(A, noise_level)
     lam_rel, w_abs, s2, noise_rel = prior_weights(
         lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)), calibrated=getattr(G, "prior_weight", None)
     )

@@ -32,7 +32,7 @@ from manifold import optim
 from manifold.checks import check_key, check_positive_int
 from manifold.models import image_shape_of, latent_dim_of
 from manifold.operators import real_view
-from manifold.solve._problem import data_power, latent_start, prior_weights
+from manifold.solve._problem import data_power, latent_start, prior_weights, stated_noise
 from manifold.solve.latent import solve_latent
 from manifold.solve.solvers import LM
 
@@ -191,6 +191,8 @@ def solve_sequence(
         raise ValueError(f"on_bad_frame: expected 'raise' or 'skip', got {on_bad_frame!r}")
     if lam is not None and noise_level is not None:
         raise ValueError("lam, noise_level: give at most one of them")
+    if lam is None:
+        noise_level = stated_noise(forward, noise_level)
 
     k = latent_dim_of(G, latent_dim)
     image_shape = image_shape_of(G, k)

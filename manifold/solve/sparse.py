@@ -50,6 +50,7 @@ from manifold.solve._problem import (
     data_power,
     flat_batch,
     prior_weights,
+    stated_noise,
 )
 from manifold.solve.latent import solve_latent
 
@@ -218,6 +219,7 @@ def solve_sparse_deviation(
     outer, v_steps, h_steps = (check_positive_int(v, n) for v, n in ((outer, "outer"), (v_steps, "v_steps"), (h_steps, "h_steps")))
     _, image_shape, out_shape, b = check_problem(G, A, b, latent_dim=latent_dim)
     W = _transform(transform, image_shape)
+    noise_level = stated_noise(A, noise_level)
     lam_rel, w_abs, s2, noise_rel = prior_weights(
         lam, noise_level, complex_data=bool(jnp.iscomplexobj(b)), calibrated=getattr(G, "prior_weight", None)
     )
