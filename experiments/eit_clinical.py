@@ -19,6 +19,13 @@ noise (white, one standard deviation for all cases: 1 % of the rms of all their 
   through ``EITModel(image_size=64).nuisance_map()``: the contact impedances, the electrode shift
   and the chest's width and depth scale fitted jointly with the latent code, so that the fitted
   model can absorb part of the coarse/fine mismatch (``--no-nuisance`` skips it);
+* ``clinical + error model``: the clinical latent solve with the modelling error of its 64x64
+  reconstruction model as correlated noise (the Bayesian approximation error approach,
+  :func:`manifold.operators.approximation_error`, conditional form): paired simulations of
+  ``n_error_samples`` phantoms of the training mixture (a key of their own) by the package's own
+  128x128 model on a finer mesh (``h_max`` 0.05, 2160 nodes: the accurate model) and by the
+  reconstruction model, whitened with :func:`manifold.operators.whiten`; its noise is the true one
+  (no tuning: the error model states the mismatch);
 * ``NOSER``: :func:`manifold.baselines.eit_one_step` at 64x64, its weight the best of a grid on
   separate held-out cases of the same mixture.
 
@@ -60,7 +67,7 @@ from manifold.data import (
 from manifold.eit import EITModel
 from manifold.metrics import local_contrast, relative_error
 from manifold.models import load_generator
-from manifold.operators import gaussian_noise
+from manifold.operators import approximation_error, gaussian_noise, whiten
 from manifold.solve import solve_latent, solve_latent_nuisance
 
 FINDINGS = {
@@ -91,11 +98,12 @@ class ClinicalConfig:
     nuisance: bool = True  # also the joint nuisance solve with the clinical generator (CEM only)
     # the reconstruction's electrode model: "cem", or "point", pyEIT's own model for the data (its mesh stays coarser)
     electrode_model: str = "cem"
+    n_error_samples: int = 4000  # paired simulations of the approximation error model (0: no such column)
     seed: int = 100  # training used seeds 0 and 1
     out: str = "out/eit_clinical"
 
 
-QUICK = dict(per_finding=1, n_tune=9, restarts=2, noise_factors=(1.0, 4.0))
+QUICK = dict(per_finding=1, n_tune=9, restarts=2, noise_factors=(1.0, 4.0), n_error_samples=1000)
 
 
 def cases(cfg: ClinicalConfig, key) -> tuple[dict, dict, dict]:
@@ -122,6 +130,17 @@ def anomaly_contrast(rec, truth, masks) -> float:
     return float(np.mean(np.asarray(local_contrast(jnp.asarray(rec_m), jnp.asarray(truth_m), jnp.asarray(masks)))))
 
 
+def discretisation_error(model, electrode_model: str, n: int, *, key):
+    """The conditional approximation error model of ``model`` (64x64) against the package's own
+    128x128 model of the same electrodes on a finer mesh, from ``n`` phantoms of the training mixture."""
+    accurate = EITModel(16, image_size=128, model=electrode_model, h_max=0.05, h_electrode=0.01).difference_map()
+    sims = []
+    for size, F in ((128, accurate), (model.image_shape[0], model.difference_map())):
+        x, _ = clinical_mixture(n, size=size, key=key)  # the same phantoms at both sizes
+        sims.append(np.concatenate([np.asarray(jax.lax.map(F, x[i : i + 100])) for i in range(0, n, 100)]))
+    return approximation_error(*sims, conditional=True)
+
+
 def mean_error(rec, truth) -> float:
     return float(np.mean(np.asarray(relative_error(jnp.asarray(rec), jnp.asarray(truth)))))
 
@@ -140,9 +159,18 @@ def main(argv=None) -> dict:
         default=ClinicalConfig.electrode_model,
         help="the reconstruction's electrode model ('point' matches pyEIT's data model; no nuisance solve then)",
     )
+    parser.add_argument(
+        "--error-samples",
+        type=int,
+        default=None,
+        help=f"phantoms of the approximation error model (default {ClinicalConfig.n_error_samples}; 0: no such column)",
+    )
     args = parser.parse_args(argv)
+    options = dict(QUICK) if args.quick else {}
+    if args.error_samples is not None:
+        options["n_error_samples"] = args.error_samples
     cfg = ClinicalConfig(
-        **(QUICK if args.quick else {}),
+        **options,
         generator=args.generator,
         out=args.out,
         nuisance=not args.no_nuisance and args.electrode_model == "cem",  # contact impedances: a CEM quantity
@@ -150,6 +178,7 @@ def main(argv=None) -> dict:
     )
     t_start = time.time()
     k_cases, k_noise, k_tune, k_tune_noise, k_solve = jax.random.split(jax.random.key(cfg.seed), 5)
+    k_error = jax.random.fold_in(jax.random.key(cfg.seed), 1)  # the error model's phantoms: none of the above
 
     small, large, anomaly_masks = cases(cfg, k_cases)
     model64, model128 = (EITModel(16, image_size=n, model=cfg.electrode_model) for n in (64, 128))
@@ -186,6 +215,16 @@ def main(argv=None) -> dict:
 
     # contact impedances, electrode shift, chest width and depth: CEM quantities, so only with the CEM
     nuisance_map = model64.nuisance_map() if cfg.nuisance else None
+    error = None
+    if cfg.n_error_samples:
+        t0 = time.time()
+        error = discretisation_error(model64, cfg.electrode_model, cfg.n_error_samples, key=k_error)
+        print(f"error model: {time.time() - t0:.0f} s, rms {np.sqrt(np.trace(error.cov) / len(error.mean)) / std:.1f} x noise")
+
+    def whitened(d, noise_level):  # the stated noise and the error model's covariance, whitened together
+        Fw, bw = whiten(model64.difference_map(), d, noise_level=noise_level, error=error)
+        sol = solve_latent(G_clinical, Fw, bw, restarts=cfg.restarts, key=k_solve, warn=False)
+        return np.asarray(sol.x), np.asarray(sol.data_p_value)
 
     def joint(d, noise_level):
         with warnings.catch_warnings():
@@ -201,6 +240,8 @@ def main(argv=None) -> dict:
     }
     if cfg.nuisance:
         solvers["clinical + nuisance"] = (joint, tune_small)
+    if error is not None:
+        solvers["clinical + error model"] = (whitened, tune_small)
     for method, (solve, truth_tune) in solvers.items():
         tune_errors[method] = tune(
             lambda fs: [mean_error(solve(dv_tune, f * std_tune)[0], truth_tune) for f in fs],
