@@ -17,6 +17,12 @@ Methods, each on the package's 128x128 grid:
 * ``latent (clinical)``: the same with the shipped ``eit-clinical-vae`` (trained with anomalies,
   collapse, pneumothorax and effusion; k = 32, 64x64, on the 64x64 model with the same electrodes;
   its image is upsampled 2x2 for the figures);
+* ``latent (clinical) + error model``: the clinical solve with the conditional approximation error
+  model of its 64x64 reconstruction model (``eit_clinical.discretisation_error``: 4000 phantoms of
+  the training mixture against the package's 128x128 model on a finer mesh), whitened per case
+  with that case's noise (1 % of its data's rms) times the stated factor;
+* ``adaptive``: :func:`~manifold.solve.solve_adaptive` with ``eit-vae`` (the latent solve, then its
+  weights refined; step size 1e-4 as in ``faithful.py``, stopping on held-out measurements);
 * ``NOSER``: :func:`manifold.baselines.eit_one_step` on ``EITModel.linearized()``;
 * ``pyEIT JAC`` (Kotre prior, p = 0.5) and ``pyEIT GREIT`` (distribution method), on the
   package's mesh with point electrodes.
@@ -47,13 +53,15 @@ import jax.numpy as jnp
 import numpy as np
 from configs.pyeit_sim import PyEITReconstructor, simulate_with_pyeit
 from configs.tuning import tune
+from eit_clinical import discretisation_error
 
 from manifold.baselines import eit_one_step
 from manifold.data import clinical_param_names, clinical_phantom_from_params, sample_clinical_params
 from manifold.eit import EITModel
 from manifold.metrics import greit_figures_of_merit, relative_error
 from manifold.models import load_generator
-from manifold.solve import solve_latent
+from manifold.operators import whiten
+from manifold.solve import solve_adaptive, solve_latent
 from manifold.thorax import THORAX_EXPONENT, THORAX_SEMI_AXES, pixel_grid
 
 
@@ -77,7 +85,8 @@ QUICK = dict(grid=(4, 3), n_lung=2, n_lung_tune=2)
 NOSER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)  # grows x3 past an edge
 PYEIT_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # grows x10
 LAM_GRID = (1e-4, 4e-4, 1.6e-3)  # the stated noise 1x, 2x, 4x the true one; grows x4
-METHODS = ("latent", "latent (clinical)", "NOSER", "pyEIT JAC", "pyEIT GREIT")
+FACTOR_GRID = (1.0, 2.0, 4.0)  # the stated noise of the whitened solve, x the true one; grows x2
+METHODS = ("latent", "latent (clinical)", "latent (clinical) + error model", "adaptive", "NOSER", "pyEIT JAC", "pyEIT GREIT")
 FIGURES = ("amplitude", "position_error", "position_distance", "resolution", "shape_deformation", "ringing")
 
 
@@ -134,6 +143,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 + 2 targets")
     parser.add_argument("--out", default=MeritConfig.out)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="a subset to run")
     args = parser.parse_args(argv)
     cfg = MeritConfig(**(QUICK if args.quick else {}), out=args.out)
     t_start = time.time()
@@ -145,7 +155,8 @@ def main(argv=None) -> dict:
     G = load_generator("eit-vae")
     G_clinical = load_generator("eit-clinical-vae")
     F = model.difference_map()
-    F_clinical = EITModel(16, image_size=G_clinical.image_shape[0]).difference_map()  # same electrodes
+    model_clinical = EITModel(16, image_size=G_clinical.image_shape[0])  # same electrodes
+    F_clinical = model_clinical.difference_map()
     if G_clinical.image_shape[0] * 2 != cfg.size:
         raise ValueError(f"size: expected twice eit-clinical-vae's {G_clinical.image_shape[0]}, got {cfg.size}")
     J = model.linearized()
@@ -187,13 +198,34 @@ def main(argv=None) -> dict:
             x = solve_latent(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve).x
         return np.asarray(x) if x.shape[-1] == cfg.size else upsample2(np.asarray(x))
 
+    error = None
+    if "latent (clinical) + error model" in args.methods:
+        error = discretisation_error(model_clinical, "cem", 4000, key=jax.random.fold_in(key, 2))
+
+    def whitened(d, factor):  # one solve per case: each case's noise is 1 % of its own data's rms
+        x = []
+        for di in np.asarray(d):
+            std = cfg.noise * float(np.sqrt(np.mean(di**2)))
+            Fw, bw = whiten(F_clinical, di, noise_level=factor * std, error=error)
+            x.append(solve_latent(G_clinical, Fw, bw, restarts=cfg.restarts, key=k_solve, warn=False).x)
+        return upsample2(np.stack([np.asarray(xi) for xi in x]))
+
+    def adaptive(d, lam):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sol = solve_adaptive(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve, learning_rate=1e-4)
+        return np.asarray(sol.x)
+
     methods = {  # name: (reconstruction (data, weight) -> images, weight grid, grid growth factor)
         "NOSER": (noser, NOSER_GRID, 3.0),
         "pyEIT JAC": (lambda d, w: pyeit_rec("jac", w)(d), PYEIT_GRID, 10.0),
         "pyEIT GREIT": (lambda d, w: pyeit_rec("greit", w)(d), PYEIT_GRID, 10.0),
         "latent": (lambda d, w: latent(G, F, d, w), LAM_GRID, 4.0),
         "latent (clinical)": (lambda d, w: latent(G_clinical, F_clinical, d, w), LAM_GRID, 4.0),
+        "latent (clinical) + error model": (whitened, FACTOR_GRID, 2.0),
+        "adaptive": (adaptive, LAM_GRID, 4.0),
     }
+    methods = {name: methods[name] for name in METHODS if name in args.methods}
     weights = {"homogeneous": {}, "anomaly_on_lung": {}}
     print("weights for the homogeneous set:")
     for name, (recon, grid, step) in methods.items():
@@ -226,7 +258,7 @@ def main(argv=None) -> dict:
         "weights": weights,
     }
     rows = {}
-    for name in METHODS:
+    for name in methods:
         x = recons[name]
         homog = greit_figures_of_merit(
             x[:n_t], centres, np.full(n_t, cfg.radius), np.full(n_t, cfg.contrast), mask=mask
@@ -287,7 +319,7 @@ def figure(cfg, recons, targets, with_anomaly, healthy, n_t, n_l, path):
 
     cols = min(n_t, 4)
     pick = np.linspace(0, n_t - 1, cols).astype(int)
-    rows = 1 + len(METHODS)
+    rows = 1 + len(recons)
     fig, axes = plt.subplots(rows, cols + 2, figsize=(2.0 * (cols + 2), 2.0 * rows), squeeze=False)
     for j, t in enumerate(pick):
         axes[0, j].imshow(targets[t], cmap="RdBu_r", vmin=-0.5, vmax=0.5)
@@ -295,8 +327,7 @@ def figure(cfg, recons, targets, with_anomaly, healthy, n_t, n_l, path):
         if j < n_l:
             axes[0, cols + j].imshow(with_anomaly[j] - healthy[j], cmap="RdBu_r", vmin=-0.3, vmax=0.3)
     axes[0, 0].set_ylabel("truth")
-    for i, name in enumerate(METHODS, start=1):
-        x = recons[name]
+    for i, (name, x) in enumerate(recons.items(), start=1):
         for j, t in enumerate(pick):
             axes[i, j].imshow(x[t], cmap="RdBu_r", vmin=-0.5, vmax=0.5)
         for j in range(2):
