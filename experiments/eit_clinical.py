@@ -24,8 +24,8 @@ noise (white, one standard deviation for all cases: 1 % of the rms of all their 
   :func:`manifold.operators.approximation_error`, conditional form): paired simulations of
   ``n_error_samples`` phantoms of the training mixture (a key of their own) by the package's own
   128x128 model on a finer mesh (``h_max`` 0.05, 2160 nodes: the accurate model) and by the
-  reconstruction model, whitened with :func:`manifold.operators.whiten`; its noise is the true one
-  (no tuning: the error model states the mismatch);
+  reconstruction model, whitened with :func:`manifold.operators.whiten`; its stated noise is chosen
+  like the other latent solves' (with the error model, 1x and 2x the true one are equally good);
 * ``NOSER``: :func:`manifold.baselines.eit_one_step` at 64x64, its weight the best of a grid on
   separate held-out cases of the same mixture.
 

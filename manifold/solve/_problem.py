@@ -37,6 +37,7 @@ __all__ = [
     "latent_start",
     "prior_weights",
     "residual_fn",
+    "stated_noise",
 ]
 
 
