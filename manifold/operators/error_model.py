@@ -101,7 +101,7 @@ def approximation_error(accurate, approximate, *, conditional: bool = False, rid
     n = acc.shape[0]
     if n < 2:
         raise ValueError(f"accurate: expected at least 2 paired simulations for a covariance, got {n}")
-    if isinstance(ridge, bool) or not (np.isfinite(float(ridge)) and float(ridge) >= 0):
+    if isinstance(ridge, (bool, str, bytes)) or not (np.isfinite(np.asarray(ridge, float)) and float(ridge) >= 0):
         raise ValueError(f"ridge: expected a finite number >= 0, got {ridge!r}")
     eps = acc - app
     mean = eps.mean(axis=0)
@@ -166,14 +166,11 @@ class Whitened(ForwardMap):
             mean, cov = np.asarray(error.mean, np.float64), np.asarray(error.cov, np.float64)
             gain = None if error.gain is None else np.asarray(error.gain, np.float64)
             centre = None if error.centre is None else np.asarray(error.centre, np.float64)
-            shapes_ok = mean.shape == (m,) and cov.shape == (m, m)
-            if (gain is None) != (centre is None) or (gain is not None and (gain.shape, centre.shape) != ((m, m), (m,))):
-                shapes_ok = False
-            if not shapes_ok:
+            shapes = (mean.shape, cov.shape, None if gain is None else gain.shape, None if centre is None else centre.shape)
+            if shapes not in (((m,), (m, m), None, None), ((m,), (m, m), (m, m), (m,))):
                 raise ValueError(
                     f"error: expected mean ({m},), cov ({m}, {m}) and, if any, gain ({m}, {m}) and centre ({m},) "
-                    f"for F's {m} outputs, got {mean.shape}, {cov.shape}, "
-                    f"{None if gain is None else gain.shape}, {None if centre is None else centre.shape}"
+                    f"for F's {m} outputs, got {', '.join(map(str, shapes))}"
                 )
             if gain is not None:
                 transfer, mean = transfer + gain, mean - gain @ centre
