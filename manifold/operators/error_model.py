@@ -111,7 +111,8 @@ def approximation_error(accurate, approximate, *, conditional: bool = False, rid
     Y, E = app - centre, eps - mean
     YY = Y.T @ Y
     m = YY.shape[0]
-    gain = np.linalg.solve(YY + float(ridge) * np.trace(YY) / m * np.eye(m), Y.T @ E).T
+    # pinv, not solve: with ridge 0, or data that do not vary (Y = 0), the normal matrix is singular
+    gain = (np.linalg.pinv(YY + float(ridge) * np.trace(YY) / m * np.eye(m), hermitian=True) @ (Y.T @ E)).T
     resid = E - Y @ gain.T
     cov = resid.T @ resid / (n - 1)
     return ErrorModel(mean=mean, cov=cov, n_samples=n, gain=gain, centre=centre)

@@ -149,3 +149,11 @@ def test_the_conditional_error_model_moves_a_predictable_error_into_the_map():
     assert np.mean(r**2) < 3.0  # unit noise left: the whitened map predicts the accurate data
     with pytest.raises(ValueError, match="ridge"):
         approximation_error(accurate, y, conditional=True, ridge=-1.0)
+
+
+def test_the_conditional_error_model_of_data_that_do_not_vary_has_no_gain():
+    rng = np.random.default_rng(3)
+    eps = rng.normal(size=(30, 5))
+    err = approximation_error(np.ones((30, 5)) + eps, np.ones((30, 5)), conditional=True)
+    np.testing.assert_allclose(err.gain, 0.0)
+    np.testing.assert_allclose(err.cov, np.cov(eps.T), rtol=1e-10)
