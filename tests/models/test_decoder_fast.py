@@ -8,6 +8,7 @@ from flax import nnx
 
 from manifold.models import SHIPPED, checkpoints_dir, load_generator
 from manifold.models._layers import ConvDecoder, _upsample2, _upsample2_conv
+from manifold.models._subspace import SubspaceDecoder
 
 
 def _reference_decode(dec: ConvDecoder, h: jax.Array) -> jax.Array:
@@ -45,12 +46,14 @@ def test_decoder_matches_reference(output):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_decoder_matches_reference(name):
+    """Every shipped decoder, or the convolutional residual of a subspace decoder, against the definition."""
     if not (checkpoints_dir() / name).is_dir():
         pytest.skip(f"checkpoints/{name} not present")
     G = load_generator(name)
-    dec = nnx.merge(G.apply.graphdef, G.params)
-    dec = dec if isinstance(dec, ConvDecoder) else getattr(dec, "decoder", None)
-    if not isinstance(dec, ConvDecoder):
-        pytest.skip(f"{name}: no ConvDecoder")
+    module = nnx.merge(G.apply.graphdef, G.params)
+    dec = module if isinstance(module, ConvDecoder) else getattr(module, "decoder", None)
+    conv = dec.residual if isinstance(dec, SubspaceDecoder) else dec  # m + h W + R(h): compare R
+    assert isinstance(conv, ConvDecoder), f"{name}: found no ConvDecoder in {type(module).__name__}"
     h = jax.random.normal(jax.random.key(6), (4, G.latent_dim))
-    np.testing.assert_allclose(G(h), _reference_decode(dec, h), rtol=1e-5, atol=1e-5)
+    out = G(h) if conv is dec else conv(h)
+    np.testing.assert_allclose(out, _reference_decode(conv, h), rtol=1e-5, atol=1e-5)
