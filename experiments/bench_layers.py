@@ -58,11 +58,11 @@ def four_matmuls(conv: nnx.Conv, x: jax.Array) -> jax.Array:
 
 def direct_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     kernel, bias = conv.kernel[...], conv.bias[...]
-    n, h, w, cin = x.shape
+    n, h, w, _ = x.shape
     cout = kernel.shape[-1]
-    taps = _layers._PHASE_TAPS
-    phases = jnp.einsum("ary,bsx,yxio->rsiabo", taps, taps, kernel).reshape(3, 3, cin, 4 * cout)
-    z = jax.lax.conv_general_dilated(x, phases, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    z = jax.lax.conv_general_dilated(
+        x, _layers._phase_kernel(kernel), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     z = z.reshape(n, h, w, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5)
     return z.reshape(n, 2 * h, 2 * w, cout) + bias.reshape(1, 1, 1, cout)
 

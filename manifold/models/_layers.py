@@ -45,6 +45,14 @@ def _upsample2(x: jax.Array) -> jax.Array:
 _PHASE_TAPS = np.array([[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]], np.float32)
 
 
+def _phase_kernel(kernel: jax.Array) -> jax.Array:
+    """The 3x3 kernel ``(3, 3, cin, cout)`` of a conv on the upsampled map, as the kernel
+    ``(3, 3, cin, 4 cout)`` on the low-resolution map whose output channels are the four phases
+    ``(a, b, cout)``."""
+    cin, cout = kernel.shape[2], kernel.shape[3]
+    return jnp.einsum("ary,bsx,yxio->rsiabo", _PHASE_TAPS, _PHASE_TAPS, kernel).reshape(3, 3, cin, 4 * cout)
+
+
 def _upsample2_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     """``conv(_upsample2(x))`` for a 3x3 'SAME' conv, computed on the low-resolution ``x``.
 
@@ -61,8 +69,7 @@ def _upsample2_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     kernel, bias = conv.kernel[...], conv.bias[...]
     n, h, w, cin = x.shape
     cout = kernel.shape[-1]
-    phases = jnp.einsum("ary,bsx,yxio->rsiabo", _PHASE_TAPS, _PHASE_TAPS, kernel).reshape(9 * cin, 4 * cout)
-    z = (_patches3x3(x) @ phases).reshape(n, h, w, 2, 2, cout)
+    z = (_patches3x3(x) @ _phase_kernel(kernel).reshape(9 * cin, 4 * cout)).reshape(n, h, w, 2, 2, cout)
     return z.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, cout) + bias.reshape(1, 1, 1, cout)
 
 
