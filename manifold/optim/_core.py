@@ -19,7 +19,14 @@ import jax.numpy as jnp
 import optax
 
 __all__ = [
-    "LMState", "adam", "laplace_factor", "levenberg_marquardt", "lm_init", "lm_refresh", "lm_result", "lm_run",
+    "LMState",
+    "adam",
+    "laplace_factor",
+    "levenberg_marquardt",
+    "lm_init",
+    "lm_refresh",
+    "lm_result",
+    "lm_run",
 ]
 
 
@@ -49,7 +56,9 @@ def _spd_solve(H: jax.Array, g: jax.Array) -> jax.Array:
     L = jax.lax.fori_loop(0, k, column, jnp.zeros_like(H))
     y = jax.lax.fori_loop(0, k, lambda i, y: y.at[i].set((g[i] - L[i] @ y) / L[i, i]), jnp.zeros_like(g))
     return jax.lax.fori_loop(
-        0, k, lambda n, x: x.at[k - 1 - n].set((y[k - 1 - n] - L[:, k - 1 - n] @ x) / L[k - 1 - n, k - 1 - n]),
+        0,
+        k,
+        lambda n, x: x.at[k - 1 - n].set((y[k - 1 - n] - L[:, k - 1 - n] @ x) / L[k - 1 - n, k - 1 - n]),
         jnp.zeros_like(g),
     )
 
@@ -96,14 +105,15 @@ def _broyden_update(
     tiny = jnp.finfo(J.dtype).tiny
     u = dr - J @ delta
     d = delta / jnp.maximum(delta @ delta, tiny)
-    Jtu = J.T @ u
-    JtJ = JtJ + jnp.outer(Jtu, d) + jnp.outer(d, Jtu) + (u @ u) * jnp.outer(d, d)
-    J = J + jnp.outer(u, d)
-    w = jnp.where(replace, column - J[:, j], 0.0)
-    Jtw = J.T @ w
+    w = jnp.where(replace, column - (J[:, j] + u * d[j]), 0.0)  # column j of J' = J + u d^T, replaced
+    # J is the largest array of the solve (m x k per restart): read it once for both products, and
+    # use J'^T w = J^T w + d (u^T w) rather than forming J' first (the update is memory-bound)
+    Jtu, Jtw = (J.T @ jnp.stack([u, w], axis=1)).T
+    Jtw = Jtw + d * (u @ w)
     e = jax.nn.one_hot(j, J.shape[1], dtype=J.dtype)
+    JtJ = JtJ + jnp.outer(Jtu, d) + jnp.outer(d, Jtu) + (u @ u) * jnp.outer(d, d)
     JtJ = JtJ + jnp.outer(Jtw, e) + jnp.outer(e, Jtw) + (w @ w) * jnp.outer(e, e)
-    return J.at[:, j].add(w), JtJ
+    return J + jnp.outer(u, d) + jnp.outer(w, e), JtJ
 
 
 def _pad(history: jax.Array, n: jax.Array, last: jax.Array) -> jax.Array:
