@@ -1,9 +1,9 @@
-"""Generators ``G: h -> x`` (autoencoder, VAE, GAN) and the interface solvers rely on."""
+"""Generators ``G: h -> x`` (autoencoder, VAE, GAN, VAE-GAN) and the interface solvers rely on."""
 
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator, image_shape_of, latent_dim_of
 from manifold.models._io import SHIPPED, checkpoints_dir, load_generator, read_model_card, record_in_model_card
-from manifold.models._nets import GAN, VAE, AutoEncoder, build_model
+from manifold.models._nets import GAN, VAE, VAEGAN, AutoEncoder, build_model
 from manifold.models.analytic import (
     circle_generator,
     ignored_latents_generator,
@@ -16,6 +16,7 @@ from manifold.models.analytic import (
 __all__ = [
     "GAN",
     "VAE",
+    "VAEGAN",
     "AutoEncoder",
     "Generator",
     "ModelConfig",

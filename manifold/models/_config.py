@@ -12,7 +12,7 @@ from manifold.models._layers import base_resolution
 
 __all__ = ["ARCHITECTURES", "ModelConfig"]
 
-ARCHITECTURES = ("autoencoder", "vae", "gan")
+ARCHITECTURES = ("autoencoder", "vae", "gan", "vaegan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,13 +20,14 @@ class ModelConfig:
     """Everything needed to rebuild a network before its weights are restored.
 
     Attributes:
-      architecture: ``"autoencoder"``, ``"vae"`` or ``"gan"``.
+      architecture: ``"autoencoder"``, ``"vae"``, ``"gan"`` or ``"vaegan"`` (a VAE trained with a
+        discriminator, :class:`~manifold.models.VAEGAN`).
       latent_dim: ``k``, the dimension of the latent space.
       image_size: side ``S`` of the square single-channel images ``(S, S)``.
       channels: decoder feature channels from the coarsest map to the finest; the encoder /
         discriminator mirrors them. ``S = r0 * 2**(len(channels) - 1)`` with ``r0 >= 2``.
       output: ``"sigmoid"`` (images in [0, 1]) or ``"linear"``.
-      subspace: VAE only: the decoder is probabilistic PCA plus a convolutional residual
+      subspace: VAE and VAE-GAN only: the decoder is probabilistic PCA plus a convolutional residual
         (``manifold.models._subspace``); needs ``output="linear"``.
     """
 
@@ -57,9 +58,9 @@ class ModelConfig:
             raise ValueError(f"output: expected 'sigmoid' or 'linear', got {self.output!r}")
         if not isinstance(self.subspace, bool):
             raise TypeError(f"subspace: expected True or False, got {self.subspace!r}")
-        if self.subspace and (self.architecture != "vae" or self.output != "linear"):
+        if self.subspace and (self.architecture not in ("vae", "vaegan") or self.output != "linear"):
             raise ValueError(
-                f"subspace: the PCA + residual decoder is a VAE with output='linear', got architecture="
+                f"subspace: the PCA + residual decoder is a VAE (or VAE-GAN) with output='linear', got architecture="
                 f"{self.architecture!r}, output={self.output!r}"
             )
         channels = self.channels

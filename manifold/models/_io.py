@@ -163,7 +163,7 @@ def _check_expected(config: ModelConfig, where: Path, expected: dict[str, Any]) 
 
 def _abstract_target(config: ModelConfig, generator_only: bool):
     model = nnx.eval_shape(lambda: build_model(config))
-    module = model.generator if generator_only else model
+    module = model.generator_part() if generator_only else model
     graphdef, state = nnx.split(module)
     pure = nnx.to_pure_dict(state)
     return graphdef, state, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), pure)
@@ -206,7 +206,7 @@ def _load_exported(path: Path, expected: dict[str, Any], step: int | None, verif
     card = read_model_card(path)
     config = _model_config(card["model"], card_path)
     _check_expected(config, path, expected)
-    generator_only = config.architecture == "gan"
+    generator_only = True  # an export stores only the model's generator_part() (see write_generator)
     graphdef, state, target = _abstract_target(config, generator_only)
     params_dir = (path / PARAMS_DIRNAME).absolute()
     if not params_dir.is_dir():

@@ -140,11 +140,29 @@ class ConvDecoder(nnx.Module):
         return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
 
 
+def _blur121(x: jax.Array) -> jax.Array:
+    """The separable ``[1, 2, 1] / 4`` blur over axes 1 and 2 of ``(B, H, W, ...)`` (edges
+    reflected): response ``cos^2(pi f)`` at ``f`` cycles per pixel, 0 at the Nyquist frequency."""
+    for axis in (1, 2):
+        n = x.shape[axis]
+        pad = [(1, 1) if a == axis else (0, 0) for a in range(x.ndim)]
+        p = jnp.pad(x, pad, mode="reflect")
+        x = (
+            0.25 * jax.lax.slice_in_dim(p, 0, n, axis=axis)
+            + 0.5 * x
+            + 0.25 * jax.lax.slice_in_dim(p, 2, n + 2, axis=axis)
+        )
+    return x
+
+
 class ConvEncoder(nnx.Module):
     """``x (B, S, S) -> (B, out_features)``: a 3x3 conv at full resolution, then
     ``len(channels) - 1`` stride-2 3x3 convs down to ``r0 x r0 x channels[0]`` (the decoder's
     mirror image), then a dense layer. ``negative_slope`` > 0 uses leaky ReLU (GAN critic),
-    otherwise SiLU.
+    otherwise SiLU. ``antialias`` blurs the input of every conv with ``[1, 2, 1] / 4``
+    (Zhang, 2019), so that the network's input gradient, which a generator trained against it
+    follows, holds no pattern at the grid frequencies of the subsampling (see
+    :class:`~manifold.models.VAEGAN`).
     """
 
     def __init__(
@@ -154,11 +172,13 @@ class ConvEncoder(nnx.Module):
         out_features: int,
         *,
         negative_slope: float = 0.0,
+        antialias: bool = False,
         rngs: nnx.Rngs,
     ):
         self.r0 = base_resolution(image_size, channels)
         rev = [int(c) for c in reversed(channels)]
         self.negative_slope = float(negative_slope)
+        self.antialias = bool(antialias)
         self.stem = nnx.Conv(1, rev[0], (3, 3), rngs=rngs)
         self.convs = nnx.List(
             [nnx.Conv(cin, cout, (3, 3), strides=(2, 2), rngs=rngs) for cin, cout in zip(rev[:-1], rev[1:])]
@@ -169,7 +189,8 @@ class ConvEncoder(nnx.Module):
         return nnx.leaky_relu(x, self.negative_slope) if self.negative_slope > 0 else nnx.silu(x)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = self._act(_conv3x3_patches(self.stem, x[..., None]))  # = self.stem(x), faster
+        x = x[..., None]
+        x = self._act(_conv3x3_patches(self.stem, _blur121(x) if self.antialias else x))  # = self.stem(x), faster
         for conv in self.convs:
-            x = self._act(_conv3x3_patches(conv, x))  # = conv(x), faster
+            x = self._act(_conv3x3_patches(conv, _blur121(x) if self.antialias else x))  # = conv(x), faster
         return self.dense(x.reshape(x.shape[0], -1))

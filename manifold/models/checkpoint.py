@@ -253,14 +253,16 @@ class CheckpointStore:
 def write_generator(model, directory: str | Path, card: dict[str, Any]) -> dict[str, Any]:
     """Export ``model`` to ``directory`` (which must not exist) as a generator with a model card.
 
-    Writes ``params/``, an Orbax checkpoint of the weights a generator needs (the whole model; the
-    generator only for a GAN), and ``model_card.json`` = ``card`` plus the architecture
+    Writes ``params/``, an Orbax checkpoint of the weights a generator needs
+    (``model.generator_part()``: the whole model less any discriminator), and
+    ``model_card.json`` = ``card`` plus the architecture
     (``"model"``), the SHA-256 of every weight file (``"params_sha256"``), the digest binding
     both (``"model_sha256"``, see :func:`model_digest`) and the size in bytes.
 
     Args:
-      model: an :class:`~manifold.models.AutoEncoder`, :class:`~manifold.models.VAE` or
-        :class:`~manifold.models.GAN` (anything with ``.config`` and, for a GAN, ``.generator``).
+      model: an :class:`~manifold.models.AutoEncoder`, :class:`~manifold.models.VAE`,
+        :class:`~manifold.models.GAN` or :class:`~manifold.models.VAEGAN` (anything with ``.config``
+        and ``.generator_part()``).
       directory: the new export directory.
       card: the descriptive fields of the card (name, data, held-out error, ...).
 
@@ -273,7 +275,7 @@ def write_generator(model, directory: str | Path, card: dict[str, Any]) -> dict[
     directory = Path(directory).absolute()
     if directory.exists():
         raise ValueError(f"directory: {directory} already exists; not overwriting it")
-    module = model.generator if model.config.architecture == "gan" else model
+    module = model.generator_part()
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(directory / PARAMS_DIRNAME, nnx.to_pure_dict(nnx.state(module)))
         ckptr.wait_until_finished()

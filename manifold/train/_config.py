@@ -82,6 +82,12 @@ class TrainConfig:
         run only needs a larger ``steps``.
       beta: KL weight of the VAE, ``beta = 2 sigma^2`` for a Gaussian likelihood of std ``sigma``.
       r1_gamma: weight of the GAN's R1 penalty ``gamma/2 E||grad_x D(x)||^2`` on real images.
+      adversarial_weight: VAE-GAN only: the adversarial pull on the decoded images relative to the
+        reconstruction's (scale-free, see :func:`~manifold.train.vaegan_losses`).
+      init_from: start the generator from an exported generator (a shipped name such as
+        ``"mri-vae"``, or an export directory) of the same architecture; a VAE export can start a
+        VAE-GAN (its discriminator starts fresh). ``None``: fresh weights (for the PCA + residual
+        VAE, probabilistic PCA of the training images).
       seed: seed of the initial weights, the batch order and the per-step noise.
       log_every, eval_every, checkpoint_every: cadences in steps.
       keep_last: number of most recent checkpoints kept on disk.
@@ -99,6 +105,8 @@ class TrainConfig:
     schedule_steps: int | None = None
     beta: float = 0.01
     r1_gamma: float = 1.0
+    adversarial_weight: float = 0.1
+    init_from: str | None = None
     seed: int = 0
     log_every: int = 10
     eval_every: int = 200
@@ -123,6 +131,16 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        for name in ("beta", "r1_gamma", "adversarial_weight", "learning_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            if not hasattr(self.init_from, "__fspath__"):
+                raise TypeError(
+                    f"init_from: expected a shipped generator name or an export directory, got {type(self.init_from).__name__}"
+                )
+            object.__setattr__(self, "init_from", str(self.init_from))
         if self.schedule_steps is not None and (
             isinstance(self.schedule_steps, bool) or not isinstance(self.schedule_steps, int) or self.schedule_steps < 1
         ):

@@ -131,7 +131,7 @@ def export_generator(
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model = build_model(cfg.model)
-    nnx.update(model.generator if cfg.model.architecture == "gan" else model, G.params)
+    nnx.update(model.generator_part(), G.params)
     card = write_generator(model, tmp, card)
     load_generator(tmp, architecture=cfg.model.architecture, latent_dim=cfg.model.latent_dim)  # verify before swap
     old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")

@@ -20,7 +20,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from manifold.metrics import psnr, relative_error
-from manifold.models import Generator, ModelConfig, build_model
+from manifold.models import Generator, ModelConfig, build_model, load_generator, read_model_card
 from manifold.models.checkpoint import CheckpointStore, abstract_like
 from manifold.train._config import RUN_CONTROL_FIELDS, TrainConfig
 from manifold.train._data import BatchOrder
@@ -125,15 +125,43 @@ def _resumed_config(meta: dict[str, Any], cfg: TrainConfig, where: Path) -> Trai
             f"change only steps (to extend the run to {cfg.steps} steps)"
         )
     mine = cfg.to_dict()
+    # a field added after the checkpoint was written held its default then
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    stored = {k: stored.get(k, defaults.get(k)) for k in mine}
     diff = {
-        k: (stored.get(k), mine[k])
+        k: (stored[k], mine[k])
         for k in mine
-        if k not in RUN_CONTROL_FIELDS and k != "schedule_steps" and stored.get(k) != json.loads(json.dumps(mine[k]))
+        if k not in RUN_CONTROL_FIELDS and k != "schedule_steps" and stored[k] != json.loads(json.dumps(mine[k]))
     }
     if diff:
         text = "; ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"config: cannot resume from {where}, the run differs: {text}")
     return cfg
+
+
+# architectures whose exported generator parts have the same weights
+_GENERATOR_KIND = {"autoencoder": "autoencoder", "vae": "vae", "vaegan": "vae", "gan": "gan"}
+
+
+def _start_from(model, config: TrainConfig) -> None:
+    """Load the weights of the exported generator ``config.init_from`` into ``model``'s generator part."""
+    try:
+        card = read_model_card(config.init_from)
+    except ValueError as err:
+        raise ValueError(
+            f"config.init_from: expected a shipped generator name or an exported generator directory: {err}"
+        ) from err
+    theirs = ModelConfig.from_dict(card["model"])
+    mine = config.model
+    if (
+        _GENERATOR_KIND[theirs.architecture] != _GENERATOR_KIND[mine.architecture]
+        or dataclasses.replace(theirs, architecture=mine.architecture) != mine
+    ):
+        raise ValueError(
+            f"config.init_from: {config.init_from!r} is a {theirs.describe()}, which cannot start a "
+            f"{mine.describe()}; its generator must have the same latent size, image size, channels and output"
+        )
+    nnx.update(model.generator_part(), load_generator(config.init_from).params)
 
 
 def _check_same_data(stored: dict[str, Any] | None, mine: dict[str, Any], where: Path) -> None:
@@ -271,7 +299,9 @@ def _run(config: TrainConfig, workdir: Path, source: DataSource, store: Checkpoi
     start, elapsed_before = 0, 0.0
     if latest is None:
         config = dataclasses.replace(config, schedule_steps=config.total_schedule_steps)
-        if hasattr(model, "init_from_data"):  # data-dependent start (the PCA + residual VAE)
+        if config.init_from is not None:
+            _start_from(model, config)
+        elif hasattr(model, "init_from_data"):  # data-dependent start (the PCA + residual VAE)
             model.init_from_data(train_x, key=jax.random.fold_in(jax.random.key(config.seed), 1))
         optimizer = make_optimizer(model, config)
     else:

@@ -14,10 +14,18 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from manifold.models import GAN, VAE, AutoEncoder
+from manifold.models import GAN, VAE, VAEGAN, AutoEncoder
 from manifold.train._config import TrainConfig
 
-__all__ = ["GANOptimizers", "autoencoder_loss", "gan_losses", "make_optimizer", "make_train_step", "vae_loss"]
+__all__ = [
+    "GANOptimizers",
+    "autoencoder_loss",
+    "gan_losses",
+    "make_optimizer",
+    "make_train_step",
+    "vae_loss",
+    "vaegan_losses",
+]
 
 
 def autoencoder_loss(model: AutoEncoder, x: jax.Array) -> tuple[jax.Array, dict]:
@@ -35,11 +43,31 @@ def vae_loss(model: VAE, x: jax.Array, key: jax.Array, *, beta: float) -> tuple[
     one reparameterised sample ``h`` per image. With a Gaussian likelihood of std ``sigma`` the
     exact negative ELBO is this divided by ``2 sigma^2``, i.e. ``beta = 2 sigma^2``.
     """
+    loss, aux, _ = _vae_terms(model, x, key, beta)
+    return loss, aux
+
+
+def _vae_terms(model, x, key, beta):
     x_hat, mu, logvar = model(x, key=key)
     sq = jnp.sum((x_hat - x) ** 2, axis=(1, 2))
     kl = 0.5 * jnp.sum(mu**2 + jnp.exp(logvar) - 1.0 - logvar, axis=1)
     loss = jnp.mean(sq + beta * kl)
-    return loss, {"mse": jnp.mean(sq) / (x.shape[1] * x.shape[2]), "kl": jnp.mean(kl)}
+    return loss, {"mse": jnp.mean(sq) / (x.shape[1] * x.shape[2]), "kl": jnp.mean(kl)}, x_hat
+
+
+def _r1_discriminator_loss(disc, real, fake, r1_gamma):
+    """``E softplus(-D(x)) + E softplus(D(fake)) + gamma/2 E ||grad_x D(x)||^2`` over real ``x``."""
+    graphdef, state = nnx.split(disc)
+
+    def d_sum(x):
+        return jnp.sum(nnx.merge(graphdef, state)(x))
+
+    real_logits = disc(real)[:, 0]
+    fake_logits = disc(fake)[:, 0]
+    grad_real = jax.grad(d_sum)(real)
+    r1 = jnp.mean(jnp.sum(grad_real**2, axis=(1, 2)))
+    adv = jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+    return adv + 0.5 * r1_gamma * r1, {"d_loss": adv, "r1": r1, "d_real": jnp.mean(real_logits)}
 
 
 def gan_losses(model: GAN, real: jax.Array, z: jax.Array, *, r1_gamma: float):
@@ -56,18 +84,7 @@ def gan_losses(model: GAN, real: jax.Array, z: jax.Array, *, r1_gamma: float):
     """
 
     def d_loss(disc):
-        fake = jax.lax.stop_gradient(model.generator(z))
-        graphdef, state = nnx.split(disc)
-
-        def d_sum(x):
-            return jnp.sum(nnx.merge(graphdef, state)(x))
-
-        real_logits = disc(real)[:, 0]
-        fake_logits = disc(fake)[:, 0]
-        grad_real = jax.grad(d_sum)(real)
-        r1 = jnp.mean(jnp.sum(grad_real**2, axis=(1, 2)))
-        adv = jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
-        return adv + 0.5 * r1_gamma * r1, {"d_loss": adv, "r1": r1, "d_real": jnp.mean(real_logits)}
+        return _r1_discriminator_loss(disc, real, jax.lax.stop_gradient(model.generator(z)), r1_gamma)
 
     def g_loss(gen):
         logits = model.discriminator(gen(z))[:, 0]
@@ -76,11 +93,60 @@ def gan_losses(model: GAN, real: jax.Array, z: jax.Array, *, r1_gamma: float):
     return d_loss, g_loss
 
 
-class GANOptimizers(nnx.Module):
-    """The two optimizers of a GAN: ``g`` over the generator, ``d`` over the discriminator."""
+def vaegan_losses(
+    model: VAEGAN, real: jax.Array, key: jax.Array, *, beta: float, adversarial_weight: float, r1_gamma: float
+):
+    """Generator (VAE) and discriminator losses of the VAE-GAN.
 
-    def __init__(self, model: GAN, tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation):
-        self.g = nnx.Optimizer(model.generator, tx_g, wrt=nnx.Param)
+    With ``x_hat = G(h), h ~ q(h|x)`` the reconstructions and ``x_z = G(z), z ~ N(0, I)`` prior
+    samples (one of each per real image), ``f`` both, ``L_adv = E softplus(-D(f))``::
+
+        L_G = vae_loss(x) + lambda L_adv,
+        lambda = w ||dL_rec/dx_hat|| / ||dL_adv/df||          (not differentiated),
+        L_D = E softplus(-D(x)) + E softplus(D(f)) + gamma/2 E ||grad_x D(x)||^2,
+
+    ``w = adversarial_weight``, ``gamma = r1_gamma``: :func:`vae_loss`, and the non-saturating
+    GAN loss with R1 as in :func:`gan_losses` (the discriminator anti-aliased, see
+    :class:`~manifold.models.VAEGAN` for why). The adaptive ``lambda`` (as VQGAN's, Esser et al.,
+    2021, but measured on the decoded images rather than the last layer) makes the adversarial pull
+    on the images ``w`` times the reconstruction's, whatever the images' scale and however sharp
+    the discriminator has become: ``w`` needs no tuning to the data. The reconstruction term
+    keeps every training image on the manifold; the adversarial term on ``x_z`` makes the prior's
+    samples look like the data.
+
+    Returns:
+      ``(g_loss, d_loss)``: ``g_loss(vae) -> (loss, (aux, fakes))``, whose fakes go to
+      ``d_loss(disc, fakes) -> (loss, aux)``, so that one step decodes once.
+    """
+    k_post, k_prior = jax.random.split(key)
+    z = jax.random.normal(k_prior, (real.shape[0], model.config.latent_dim), real.dtype)
+    d_graphdef, d_state = nnx.split(model.discriminator)
+
+    def adversarial(fakes):
+        return jnp.mean(jax.nn.softplus(-nnx.merge(d_graphdef, d_state)(fakes)[:, 0]))
+
+    def g_loss(vae):
+        loss, aux, x_hat = _vae_terms(vae, real, k_post, beta)
+        fakes = jnp.concatenate([x_hat, vae.decode(z)])
+        adv, pull = jax.value_and_grad(adversarial)(jax.lax.stop_gradient(fakes))
+        rec_pull = 2.0 * jax.lax.stop_gradient(x_hat - real) / real.shape[0]
+        lam = adversarial_weight * jnp.linalg.norm(rec_pull) / (jnp.linalg.norm(pull) + 1e-12)
+        # the gradient of this term with respect to the fakes is lam * dL_adv/df
+        surrogate = jnp.sum(jax.lax.stop_gradient(lam * pull) * fakes)
+        return loss + surrogate, ({**aux, "g_adv": adv, "adv_lambda": lam}, fakes)
+
+    def d_loss(disc, fakes):
+        return _r1_discriminator_loss(disc, real, jax.lax.stop_gradient(fakes), r1_gamma)
+
+    return g_loss, d_loss
+
+
+class GANOptimizers(nnx.Module):
+    """The two optimizers of a GAN or VAE-GAN: ``g`` over the generator part (the VAE's encoder
+    and decoder for a VAE-GAN), ``d`` over the discriminator."""
+
+    def __init__(self, model: GAN | VAEGAN, tx_g: optax.GradientTransformation, tx_d: optax.GradientTransformation):
+        self.g = nnx.Optimizer(model.generator_part(), tx_g, wrt=nnx.Param)
         self.d = nnx.Optimizer(model.discriminator, tx_d, wrt=nnx.Param)
 
 
@@ -94,9 +160,10 @@ def _schedule(cfg: TrainConfig) -> optax.Schedule:
 def make_optimizer(model, cfg: TrainConfig):
     """Adam with linear warm-up and cosine decay, gradients clipped to global norm 1.
 
-    The GAN uses Adam(b1=0.5, b2=0.99) for both networks (the usual GAN setting).
+    The GAN and the VAE-GAN use Adam(b1=0.5, b2=0.99) for both networks (the usual GAN setting).
     """
-    if isinstance(model, GAN):
+    if isinstance(model, (GAN, VAEGAN)):
+
         def tx():
             return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(_schedule(cfg), b1=0.5, b2=0.99))
 
@@ -135,6 +202,18 @@ def _gan_step(model, optimizers, batch, key, r1_gamma):
     return {"loss": loss, **d_aux, **g_aux}
 
 
+@functools.partial(nnx.jit, donate_argnums=(0, 1))
+def _vaegan_step(model, optimizers, batch, key, beta, adversarial_weight, r1_gamma):
+    g_loss, d_loss = vaegan_losses(
+        model, batch, key, beta=beta, adversarial_weight=adversarial_weight, r1_gamma=r1_gamma
+    )
+    (loss, (g_aux, fakes)), grads = nnx.value_and_grad(g_loss, has_aux=True)(model.vae)
+    optimizers.g.update(model.vae, grads)
+    (_, d_aux), grads = nnx.value_and_grad(d_loss, has_aux=True)(model.discriminator, fakes)
+    optimizers.d.update(model.discriminator, grads)
+    return {"loss": loss, **g_aux, **d_aux}
+
+
 def make_train_step(cfg: TrainConfig):
     """The jitted step ``step(model, optimizer, batch, key) -> metrics`` for ``cfg.model``."""
     arch = cfg.model.architecture
@@ -142,4 +221,7 @@ def make_train_step(cfg: TrainConfig):
         return _ae_step
     if arch == "vae":
         return lambda m, o, b, k: _vae_step(m, o, b, k, jnp.float32(cfg.beta))
+    if arch == "vaegan":
+        weights = (jnp.float32(cfg.beta), jnp.float32(cfg.adversarial_weight), jnp.float32(cfg.r1_gamma))
+        return lambda m, o, b, k: _vaegan_step(m, o, b, k, *weights)
     return lambda m, o, b, k: _gan_step(m, o, b, k, jnp.float32(cfg.r1_gamma))

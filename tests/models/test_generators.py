@@ -25,7 +25,7 @@ def _export(model, directory):
     return directory
 
 
-@pytest.fixture(scope="module", params=["autoencoder", "vae", "gan"])
+@pytest.fixture(scope="module", params=["autoencoder", "vae", "gan", "vaegan"])
 def model(request):
     return build_model(ModelConfig(request.param, K, S, CHANNELS), seed=1)
 

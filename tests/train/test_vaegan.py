@@ -1,0 +1,135 @@
+"""The VAE-GAN: started from an exported VAE, its adaptive adversarial weight, export as a VAE."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from manifold.models import VAEGAN, ModelConfig, build_model, load_generator
+from manifold.train import DataConfig, TrainConfig, export_generator, train
+from manifold.train._loop import _resumed_config
+from manifold.train._steps import vae_loss, vaegan_losses
+
+VAE_CFG = TrainConfig(
+    ModelConfig("vae", latent_dim=4, image_size=8, channels=(8, 4), output="linear", subspace=True),
+    DataConfig("blobs", size=8, n_train=32, n_test=8),
+    steps=2, batch_size=8, warmup_steps=1, eval_every=2, checkpoint_every=2, progress=False,
+)  # fmt: skip
+
+
+def _as_vaegan(cfg, **changes):
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, architecture="vaegan"), **changes)
+
+
+@pytest.fixture(scope="module")
+def vae_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vae")
+    train(VAE_CFG, root / "run")
+    export_generator(root / "run", root / "export", name="vae")
+    return root / "export"
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_starts_from_the_vae_and_trains_both_networks(vae_export, tmp_path):
+    still = train(_as_vaegan(VAE_CFG, init_from=str(vae_export), learning_rate=0.0, steps=1), tmp_path / "still")
+    for a, b in zip(_leaves(nnx.state(still.model.vae)), _leaves(load_generator(vae_export).params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh_disc = _leaves(nnx.state(build_model(_as_vaegan(VAE_CFG).model).discriminator))
+    result = train(_as_vaegan(VAE_CFG, init_from=vae_export, steps=3), tmp_path / "run")
+    assert result.config.init_from == str(vae_export)  # a path is stored as text
+    moved = [not np.array_equal(a, b) for a, b in zip(_leaves(nnx.state(result.model.discriminator)), fresh_disc)]
+    assert any(moved)
+    card = export_generator(tmp_path / "run", tmp_path / "export", name="vg")
+    G = load_generator(tmp_path / "export", architecture="vaegan")
+    assert card["model"]["architecture"] == "vaegan" and G.has_encoder
+    h = jax.random.normal(jax.random.key(0), (2, 4))
+    np.testing.assert_allclose(G(h), result.model.decode(h), rtol=1e-6, atol=1e-6)
+    # the export holds the VAE only: as many weight arrays as the VAE export
+    assert len(jax.tree.leaves(G.params)) == len(jax.tree.leaves(load_generator(vae_export).params))
+    # a training workdir loads too (the whole model restored, the VAE part used)
+    np.testing.assert_allclose(load_generator(tmp_path / "run")(h), G(h), rtol=1e-6, atol=1e-6)
+
+
+def test_generator_gradient_is_the_vae_loss_plus_the_scaled_adversarial_one():
+    model = build_model(_as_vaegan(VAE_CFG).model, seed=2)
+    real = jax.random.uniform(jax.random.key(1), (4, 8, 8))
+    key = jax.random.key(3)
+    g_loss, _ = vaegan_losses(model, real, key, beta=0.01, adversarial_weight=0.5, r1_gamma=1.0)
+    grads = nnx.grad(lambda vae: g_loss(vae)[0])(model.vae)
+    (_, (aux, fakes)) = g_loss(model.vae)
+    k_post, k_prior = jax.random.split(key)
+    z = jax.random.normal(k_prior, (4, 4))
+
+    def adversarial(vae):
+        x_hat = vae(real, key=k_post)[0]
+        f = jnp.concatenate([x_hat, vae.decode(z)])
+        return jnp.mean(jax.nn.softplus(-model.discriminate(f)))
+
+    # lambda from its definition: w ||d rec / d x_hat|| / ||d adv / d fakes||
+    pull = jax.grad(lambda f: jnp.mean(jax.nn.softplus(-model.discriminate(f))))(fakes)
+    assert np.abs(np.fft.fft2(np.asarray(pull))[:, 4, :]).max() < 1e-5 * np.abs(np.asarray(pull)).sum()  # no Nyquist
+    lam = 0.5 * jnp.linalg.norm(2 * (fakes[:4] - real) / 4) / jnp.linalg.norm(pull)
+    np.testing.assert_allclose(aux["adv_lambda"], lam, rtol=1e-5)
+    g_vae = nnx.grad(lambda vae: vae_loss(vae, real, k_post, beta=0.01)[0])(model.vae)
+    g_adv = nnx.grad(adversarial)(model.vae)
+    expected = jax.tree.map(lambda a, b: a + lam * b, g_vae, g_adv)
+    for a, b in zip(_leaves(grads), _leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_adversarial_weight_is_scale_free():
+    """Scaling the images and the decoder's output by c leaves lambda * ||adversarial pull|| at w
+    times the reconstruction's pull: the weight needs no tuning to the data's scale."""
+    model = build_model(_as_vaegan(VAE_CFG).model, seed=2)
+    real = jax.random.uniform(jax.random.key(1), (4, 8, 8))
+    out = []
+    for c in (1.0, 100.0):
+        g_loss, _ = vaegan_losses(model, c * real, jax.random.key(3), beta=0.01, adversarial_weight=0.5, r1_gamma=1.0)
+        (_, (aux, fakes)) = g_loss(model.vae)
+        pull = jax.grad(lambda f: jnp.mean(jax.nn.softplus(-model.discriminate(f))))(fakes)
+        rec = 2 * (fakes[:4] - c * real) / 4
+        out.append(float(aux["adv_lambda"] * jnp.linalg.norm(pull) / jnp.linalg.norm(rec)))
+    np.testing.assert_allclose(out, 0.5, rtol=1e-5)
+
+
+def test_init_from_refuses_other_generators(vae_export, tmp_path):
+    wrong = _as_vaegan(VAE_CFG, init_from=str(vae_export))
+    wrong = dataclasses.replace(wrong, model=dataclasses.replace(wrong.model, latent_dim=5))
+    with pytest.raises(ValueError, match="config.init_from: .* cannot start a vaegan"):
+        train(wrong, tmp_path / "a")
+    gan = TrainConfig(ModelConfig("gan", latent_dim=4, image_size=8, channels=(8, 4), output="linear"),
+                      VAE_CFG.data, steps=1, batch_size=8, init_from=str(vae_export))  # fmt: skip
+    with pytest.raises(ValueError, match="config.init_from: .* cannot start a gan"):
+        train(gan, tmp_path / "b")
+    with pytest.raises(TypeError, match="init_from: expected"):
+        TrainConfig(VAE_CFG.model, steps=1, init_from=3)
+    with pytest.raises(ValueError, match="adversarial_weight: expected"):
+        TrainConfig(VAE_CFG.model, steps=1, adversarial_weight=-1.0)
+    with pytest.raises(ValueError, match="config.init_from: expected a shipped generator name"):
+        train(_as_vaegan(VAE_CFG, init_from=str(tmp_path / "missing")), tmp_path / "c")
+
+
+def test_checkpoints_from_before_the_new_fields_resume(tmp_path):
+    """A stored config without ``adversarial_weight`` / ``init_from`` held their defaults."""
+    stored = VAE_CFG.to_dict()
+    del stored["adversarial_weight"], stored["init_from"]
+    meta = {"config": {**stored, "schedule_steps": 2}}
+    assert _resumed_config(meta, VAE_CFG, tmp_path).schedule_steps == 2
+    with pytest.raises(ValueError, match="adversarial_weight: checkpoint 0.1 vs requested 0.3"):
+        _resumed_config(meta, dataclasses.replace(VAE_CFG, adversarial_weight=0.3), tmp_path)
+
+
+def test_model_class():
+    model = build_model(_as_vaegan(VAE_CFG).model)
+    assert isinstance(model, VAEGAN) and model.generator_part() is model.vae
+    x = jax.random.uniform(jax.random.key(0), (3, 8, 8))
+    assert model.discriminate(x).shape == (3,)
+    np.testing.assert_allclose(model.as_generator().encode(x), model.vae.encode(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="subspace"):
+        ModelConfig("gan", latent_dim=4, image_size=8, channels=(8, 4), output="linear", subspace=True)
