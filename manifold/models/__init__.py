@@ -2,6 +2,7 @@
 
 from manifold.models._config import ModelConfig
 from manifold.models._generator import Generator, image_shape_of, latent_dim_of
+from manifold.models._latent_gaussian import LatentGaussian, fit_latent_gaussian
 from manifold.models._io import SHIPPED, checkpoints_dir, load_generator, read_model_card, record_in_model_card
 from manifold.models._nets import GAN, VAE, VAEGAN, AutoEncoder, build_model
 from manifold.models.analytic import (
@@ -19,10 +20,12 @@ __all__ = [
     "VAEGAN",
     "AutoEncoder",
     "Generator",
+    "LatentGaussian",
     "ModelConfig",
     "SHIPPED",
     "build_model",
     "checkpoints_dir",
+    "fit_latent_gaussian",
     "circle_generator",
     "ignored_latents_generator",
     "image_shape_of",

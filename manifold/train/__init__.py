@@ -14,7 +14,7 @@ loops: :func:`make_optimizer`, :func:`make_train_step`. The checkpoint store liv
 """
 
 from manifold.train._config import DataConfig, TrainConfig
-from manifold.train._data import blobs
+from manifold.train._data import blobs, load_images
 from manifold.train._export import export_generator
 from manifold.train._loop import TrainResult, evaluate, train
 from manifold.train._source import DataSource
@@ -28,6 +28,7 @@ __all__ = [
     "blobs",
     "evaluate",
     "export_generator",
+    "load_images",
     "make_optimizer",
     "make_train_step",
     "train",
