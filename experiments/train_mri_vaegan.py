@@ -1,0 +1,17 @@
+"""Fine-tune ``mri-vae`` as a VAE-GAN (128x128, k = 256; not shipped, see ``experiments/configs/train.py``).
+
+    python experiments/train_mri_vaegan.py --workdir runs/mri-vaegan --max-minutes 60
+    python experiments/train_mri_vaegan.py --workdir runs/mri-vaegan --resume --export exports/mri-vaegan
+"""
+
+from configs.train import run
+
+NAME = "mri-vaegan"
+
+
+def main(argv=None):
+    run(NAME, __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    main()
