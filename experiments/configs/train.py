@@ -126,17 +126,12 @@ def mri_gan(smoke: bool = False) -> TrainConfig:
 
 
 def mri_vaegan(smoke: bool = False) -> TrainConfig:
+    vae = mri_vae(smoke=smoke)
+    vaegan = dataclasses.replace(vae, model=dataclasses.replace(vae.model, architecture="vaegan"))
     if smoke:
-        return TrainConfig(
-            ModelConfig("vaegan", latent_dim=16, image_size=16, channels=(16, 8, 8), output="linear", subspace=True),
-            DataConfig("synthetic_mri", size=16, n_train=64, n_test=8),
-            steps=3, batch_size=8, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2,
-        )  # fmt: skip
-    vae = mri_vae()
+        return vaegan
     return dataclasses.replace(
-        vae,
-        model=dataclasses.replace(vae.model, architecture="vaegan"),
-        init_from="mri-vae", steps=4000, learning_rate=1e-4, warmup_steps=50, adversarial_weight=0.25,
+        vaegan, init_from="mri-vae", steps=4000, learning_rate=1e-4, warmup_steps=50, adversarial_weight=0.25,
         eval_every=250, checkpoint_every=50,
     )  # fmt: skip
 
