@@ -111,8 +111,9 @@ def vaegan_losses(
     2021, but measured on the decoded images rather than the last layer) makes the adversarial pull
     on the images ``w`` times the reconstruction's, whatever the images' scale and however sharp
     the discriminator has become: ``w`` needs no tuning to the data. The reconstruction term
-    keeps every training image on the manifold; the adversarial term on ``x_z`` makes the prior's
-    samples look like the data.
+    keeps every training image on the manifold; the adversarial term on ``x_z`` pushes the prior's
+    samples towards the data (measured on ``mri-vae`` in ``experiments/configs/train.py``: sharper
+    in 2300 steps, still texture, and the prior samples' Nyquist content is left unconstrained).
 
     Returns:
       ``(g_loss, d_loss)``: ``g_loss(vae) -> (loss, (aux, fakes))``, whose fakes go to
@@ -131,9 +132,10 @@ def vaegan_losses(
         adv, pull = jax.value_and_grad(adversarial)(jax.lax.stop_gradient(fakes))
         rec_pull = 2.0 * jax.lax.stop_gradient(x_hat - real) / real.shape[0]
         lam = adversarial_weight * jnp.linalg.norm(rec_pull) / (jnp.linalg.norm(pull) + 1e-12)
-        # the gradient of this term with respect to the fakes is lam * dL_adv/df
+        # value lam * L_adv, gradient with respect to the fakes lam * dL_adv/df (one pass through D)
         surrogate = jnp.sum(jax.lax.stop_gradient(lam * pull) * fakes)
-        return loss + surrogate, ({**aux, "g_adv": adv, "adv_lambda": lam}, fakes)
+        adversarial_term = surrogate - jax.lax.stop_gradient(surrogate) + lam * adv
+        return loss + adversarial_term, ({**aux, "g_adv": adv, "adv_lambda": lam}, fakes)
 
     def d_loss(disc, fakes):
         return _r1_discriminator_loss(disc, real, jax.lax.stop_gradient(fakes), r1_gamma)

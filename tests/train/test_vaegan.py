@@ -76,6 +76,9 @@ def test_generator_gradient_is_the_vae_loss_plus_the_scaled_adversarial_one():
     assert np.abs(np.fft.fft2(np.asarray(pull))[:, 4, :]).max() < 1e-5 * np.abs(np.asarray(pull)).sum()  # no Nyquist
     lam = 0.5 * jnp.linalg.norm(2 * (fakes[:4] - real) / 4) / jnp.linalg.norm(pull)
     np.testing.assert_allclose(aux["adv_lambda"], lam, rtol=1e-5)
+    # the value is L_G = vae_loss + lambda L_adv
+    value = vae_loss(model.vae, real, k_post, beta=0.01)[0] + lam * aux["g_adv"]
+    np.testing.assert_allclose(g_loss(model.vae)[0], value, rtol=1e-5)
     g_vae = nnx.grad(lambda vae: vae_loss(vae, real, k_post, beta=0.01)[0])(model.vae)
     g_adv = nnx.grad(adversarial)(model.vae)
     expected = jax.tree.map(lambda a, b: a + lam * b, g_vae, g_adv)
