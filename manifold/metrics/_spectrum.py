@@ -86,10 +86,6 @@ def _prominence(p: np.ndarray, k: tuple[int, int]) -> float:
     return float(p[k] / max(np.median(ring), np.finfo(np.float64).tiny))
 
 
-def _band_share(p: np.ndarray, band: np.ndarray) -> float:
-    return float(p[band].sum() / max(p.sum(), np.finfo(np.float64).tiny))
-
-
 def spectral_artifacts(samples, reference, *, levels: int = 3) -> SpectralArtifacts:
     """Grid artefacts of a generator's ``samples`` against ``reference`` images.
 
@@ -115,8 +111,11 @@ def spectral_artifacts(samples, reference, *, levels: int = 3) -> SpectralArtifa
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"{name}: expected real floating-point images, got dtype {x.dtype}")
-        if x.ndim != 3 or x.shape[1] != x.shape[2] or x.shape[1] < 8 or x.shape[0] < 1:
-            raise ValueError(f"{name}: expected square images (n, N, N) with N >= 8, got shape {x.shape}")
+        if x.ndim != 3 or x.shape[1] != x.shape[2] or x.shape[1] < 8 or x.shape[1] % 2 or x.shape[0] < 1:
+            raise ValueError(
+                f"{name}: expected square images (n, N, N) with an even N >= 8 (a decoder that upsamples by 2 "
+                f"makes even sizes), got shape {x.shape}"
+            )
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{name}: contains NaN or infinite values")
         arrays[name] = x
@@ -136,8 +135,8 @@ def spectral_artifacts(samples, reference, *, levels: int = 3) -> SpectralArtifa
     axes = np.zeros((n, n), bool)
     axes[0, :] = axes[:, 0] = True
 
-    def ratio(band):
-        return _band_share(ps, band) / max(_band_share(pr, band), np.finfo(np.float64).tiny)
+    def ratio(band):  # ps and pr have unit total power, so their sums over a band are shares
+        return float(ps[band].sum() / max(pr[band].sum(), np.finfo(np.float64).tiny))
 
     return SpectralArtifacts(
         peak_ratio=float(ratios[worst]),

@@ -50,6 +50,8 @@ def test_bad_input(images):
     ref, _ = images
     with pytest.raises(ValueError, match="samples: expected square images"):
         spectral_artifacts(ref[:, :, :32], ref)
+    with pytest.raises(ValueError, match="samples: expected square images .* even N"):
+        spectral_artifacts(ref[:, :63, :63], ref[:, :63, :63])
     with pytest.raises(ValueError, match="reference: expected images of the samples' size"):
         spectral_artifacts(ref[:, :32, :32], ref)
     with pytest.raises(ValueError, match="samples: contains NaN"):
