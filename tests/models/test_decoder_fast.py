@@ -44,6 +44,17 @@ def test_decoder_matches_reference(output):
     np.testing.assert_allclose(jax.jit(lambda h: dec(h))(h), _reference_decode(dec, h), rtol=1e-5, atol=1e-5)
 
 
+def test_decoder_gradients_match_reference():
+    """The gradients that training (weights) and the solvers (latent) take, against the definition's."""
+    dec = ConvDecoder(3, 16, (8, 6, 4), output="linear", rngs=nnx.Rngs(4))
+    h = jax.random.normal(jax.random.key(5), (3, 3))
+    ct = jax.random.normal(jax.random.key(6), (3, 16, 16))
+    fast = nnx.grad(lambda m, h: jnp.sum(m(h) * ct), argnums=(0, 1))(dec, h)
+    ref = nnx.grad(lambda m, h: jnp.sum(_reference_decode(m, h) * ct), argnums=(0, 1))(dec, h)
+    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_decoder_matches_reference(name):
     """Every shipped decoder, or the convolutional residual of a subspace decoder, against the definition."""
