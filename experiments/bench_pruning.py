@@ -10,7 +10,7 @@ Problem sets: the shipped ``mri-vae`` (or ``--generator mri-gan``) at 4x (``--ac
 then fits the closest point of the manifold, and restarts can end in different local minima); the
 shipped ``eit-vae`` through the nonlinear FEM (208 measurements) on held-out lung phantoms with
 1 % noise. For each problem and solver: final loss, PSNR / relative error and the warm wall time
-(median of ``--repeats``). A solve "agrees" when its loss is within 0.1 % of the loss of ``lm``
+(median of ``--repeats``). A solve "agrees" when its loss is within 0.1 % of the loss of the reference row (``--reference``, default ``lm``)
 with all restarts, or below it. The last row is ``solve_latent``'s default solver, ``LM()``;
 ``shared start J`` is ``LM(start_jacobian="shared")``. ``--solvers`` runs a subset of the rows. The
 prior weight is the MAP weight from the noise level (``noise_level``), or ``lam = 1e-6`` relative
@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import statistics
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,7 @@ from configs.timing import median_time
 from manifold.data import lung_phantoms, mri_slices
 from manifold.eit import EITModel
 from manifold.metrics import psnr, relative_error
-from manifold.models import load_generator
+from manifold.models import load_generator, record_in_model_card
 from manifold.operators import masks
 from manifold.operators.mri import MRI
 from manifold.operators.noise import gaussian_noise, noise_sigma
@@ -58,13 +59,18 @@ class PruningConfig:
 
 
 def solvers(cfg: PruningConfig) -> dict:
-    """``{name: solver}``; the first, plain ``lm``, is the reference; the last is the default ``LM()``."""
+    """``{name: solver}``; the first, plain ``lm``, is the reference (``--reference``); the last is the default ``LM()``."""
     return {
         "lm": LM(jacobian="exact", keep=None),
         "lm, keep": LM(jacobian="exact", keep=cfg.keep, screen_steps=cfg.screen_steps),
         "lm-broyden": LM(jacobian="broyden", keep=None, refresh=0),
         "lm-broyden, keep": LM(jacobian="broyden", keep=cfg.keep, screen_steps=cfg.screen_steps, refresh=0),
         "shared start J": LM(start_jacobian="shared"),
+        "broyden 50 steps": LM(steps=50),
+        "broyden 25 steps": LM(steps=25),
+        "shared J, 50 steps": LM(steps=50, start_jacobian="shared"),
+        "shared J, 50 steps, refresh 2": LM(steps=50, start_jacobian="shared", refresh=2),
+        "shared J, 50 steps, refresh 3": LM(steps=50, start_jacobian="shared", refresh=3),
         "default LM()": LM(),
     }
 
@@ -119,34 +125,60 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=PruningConfig.n, help="MRI problems per set")
     parser.add_argument("--eit-n", type=int, default=PruningConfig.eit_n, help="EIT phantoms (0: none)")
     parser.add_argument("--generator", choices=["mri-vae", "mri-gan"], default=PruningConfig.generator)
-    parser.add_argument("--accel", type=float, default=PruningConfig.accel)
+    parser.add_argument("--accel", type=float, nargs="+", default=[PruningConfig.accel], help="one or more")
     parser.add_argument("--repeats", type=int, default=PruningConfig.repeats)
     parser.add_argument(
-        "--solvers", nargs="+", metavar="NAME", help="run only these rows (the reference 'lm' always runs first)"
+        "--mri-sets", nargs="+", choices=["in-range", "held-out"], default=["in-range", "held-out"],
+        help="which MRI problem sets to run (default both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--solvers", nargs="+", metavar="NAME", help="run only these rows (the reference always runs first)"
     )
+    parser.add_argument(
+        "--record", metavar="NAME",
+        help="write this row's options into the MRI generator's model card as its default solver "
+        "(G.solver_options), if it agrees with the reference on every MRI problem run",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference", default="lm", metavar="NAME",
+        help="the row the others must agree with (default 'lm'; exact LM is slow for k = 256: 'default LM()')",
+    )  # fmt: skip
     add_force_flag(parser)
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     names = list(solvers(PruningConfig()))
     if set(args.solvers or ()) - set(names):
         parser.error(f"--solvers: unknown {sorted(set(args.solvers) - set(names))}; the rows are {names}")
+    if args.reference not in names:
+        parser.error(f"--reference: unknown {args.reference!r}; the rows are {names}")
+    if args.record is not None and (args.record not in names or args.record == args.reference):
+        parser.error(f"--record: expected a row other than the reference, one of {names}, got {args.record!r}")
+    if args.record is not None and args.solvers and args.record not in args.solvers:
+        parser.error("--record: the row must be among --solvers")
     guard = load_guard(args.force)
-    cfg = PruningConfig(n=args.n, eit_n=args.eit_n, generator=args.generator, accel=args.accel, repeats=args.repeats)
+    cfg = PruningConfig(n=args.n, eit_n=args.eit_n, generator=args.generator, accel=args.accel[0], repeats=args.repeats)
     key = jax.random.key(cfg.seed)
-    sets = mri_problems(cfg, jax.random.fold_in(key, 1)) if cfg.n else {}
+    sets = {}
+    for accel in args.accel if cfg.n else ():
+        sets |= mri_problems(dataclasses.replace(cfg, accel=accel), jax.random.fold_in(key, 1))
+    sets = {name: p for name, p in sets.items() if any(tag in name for tag in args.mri_sets)}
+    mri_sets = set(sets)
     if cfg.eit_n:
         sets |= eit_problems(cfg, jax.random.fold_in(key, 2))
     print(
         f"{cfg.restarts} restarts; keep {cfg.keep} after {cfg.screen_steps} iterations; warm median of "
         f"{cfg.repeats} (EIT {cfg.eit_repeats}); {os.cpu_count()} cores, no pinning\n"
     )
+    summary: dict[str, dict] = {}
     for name, (G, A, x_true, b, prior, metric, repeats) in sets.items():
         n = x_true.shape[0]
         score = (lambda x, t: float(psnr(x, t))) if metric == "psnr" else (lambda x, t: float(relative_error(x, t)))
         print(f"{name} ({n} problems, {', '.join(f'{k} {v:.2g}' for k, v in prior.items())})")
         print(f"  {'solver':<20}{'mean ' + metric:>20}{'worst':>8}{'agrees':>8}{'mean s':>8}")
         reference = None
-        for label, solver in solvers(cfg).items():
-            if args.solvers and label != "lm" and label not in args.solvers:
+        rows_first = {args.reference: solvers(cfg)[args.reference]} | solvers(cfg)
+        for label, solver in rows_first.items():
+            if args.solvers and label != args.reference and label not in args.solvers:
                 continue
             rows = [
                 run_solver(G, A, b[i], prior, solver, cfg, jax.random.fold_in(key, 100 + i), repeats) for i in range(n)
@@ -161,7 +193,29 @@ def main(argv=None):
                 f"{statistics.mean(t for *_, t in rows):>8.3f}"
             )
             print(guard.ratio(line), flush=True)
+            if name in mri_sets:
+                summary.setdefault(label, {})[name] = {"agrees": f"{agrees}/{n}", f"mean {metric}": round(statistics.mean(scores), 3)}  # fmt: skip
         print()
+    if args.record is not None:
+        record(cfg, args, summary)
+
+
+def record(cfg: PruningConfig, args, summary: dict) -> None:
+    """Write ``--record``'s solver options into the generator's card, if it agreed on every MRI problem."""
+    rows = summary.get(args.record, {})
+    failed = [name for name, row in rows.items() if row["agrees"].split("/")[0] != row["agrees"].split("/")[1]]
+    if not rows or failed:
+        where = failed or "no MRI set run"
+        raise SystemExit(f"--record: not recorded: {args.record!r} disagrees with {args.reference!r} on {where}")
+    options = dataclasses.asdict(solvers(cfg)[args.record])
+    calibration = {
+        "how": f"agrees (final loss within 0.1 % of {args.reference!r}, or below) on every problem of "
+        f"experiments/bench_pruning.py, {cfg.restarts} restarts",
+        "command": "python experiments/bench_pruning.py " + " ".join(args.argv),
+        "sets": {name: {args.reference: summary[args.reference][name], args.record: row} for name, row in rows.items()},
+    }
+    record_in_model_card(cfg.generator, solver_options=options, solver_calibration=calibration)
+    print(f"recorded {args.record!r} as {cfg.generator}'s default solver: {options}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ when only the weights change) and differentiated with ``jacfwd`` / ``jvp``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -38,6 +38,11 @@ class Generator:
         the MAP weight of the noise level). :func:`~manifold.models.load_generator` reads it from
         the model card, where ``experiments/calibrate_prior.py`` records the weight chosen on
         held-out synthetic images.
+      solver_options: keyword arguments of :class:`manifold.solve.LM` that the solvers use by
+        default for this generator (``solver=None``), or ``None`` (then ``LM()``). Keys are
+        strings; values numbers, strings, booleans or ``None``. ``load_generator`` reads them from
+        the model card, where ``experiments/bench_pruning.py --record`` writes a setting only when
+        it agreed with ``LM()`` on every held-out problem it was run on.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class Generator:
         encode: Callable[[Any, jax.Array], jax.Array] | None = None,
         name: str = "generator",
         prior_weight: float | None = None,
+        solver_options: Mapping[str, Any] | None = None,
     ):
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
@@ -66,14 +72,52 @@ class Generator:
         self.encode_apply = encode
         self.name = name
         self.prior_weight = prior_weight
+        self._solver_options = _options_tuple(solver_options)
+
+    @property
+    def solver_options(self) -> dict[str, Any] | None:
+        """The default solver's options (see the class docstring), a new dict, or ``None``."""
+        return None if self._solver_options is None else dict(self._solver_options)
+
+    def replace(self, **changes) -> Generator:
+        """A copy with some of the keyword arguments of the constructor changed (the weights shared).
+
+        Examples:
+          >>> G = Generator(lambda p, h: h, {}, latent_dim=2, image_shape=(2,), name="id")
+          >>> G.replace(prior_weight=0.5).prior_weight, G.prior_weight
+          (0.5, None)
+        """
+        fields = {
+            "apply": self.apply,
+            "params": self.params,
+            "latent_dim": self.latent_dim,
+            "image_shape": self.image_shape,
+            "encode": self.encode_apply,
+            "name": self.name,
+            "prior_weight": self.prior_weight,
+            "solver_options": self.solver_options,
+        }
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"replace: unknown argument(s) {sorted(unknown)}; expected some of {sorted(fields)}")
+        fields |= changes
+        return Generator(fields.pop("apply"), fields.pop("params"), **fields)
 
     def tree_flatten(self):
-        static = (self.apply, self.latent_dim, self.image_shape, self.encode_apply, self.name, self.prior_weight)
+        static = (
+            self.apply,
+            self.latent_dim,
+            self.image_shape,
+            self.encode_apply,
+            self.name,
+            self.prior_weight,
+            self._solver_options,
+        )
         return (self.params,), static
 
     @classmethod
     def tree_unflatten(cls, static, children):
-        apply, latent_dim, image_shape, encode, name, prior_weight = static
+        apply, latent_dim, image_shape, encode, name, prior_weight, solver_options = static
         return cls(
             apply,
             children[0],
@@ -82,6 +126,7 @@ class Generator:
             encode=encode,
             name=name,
             prior_weight=prior_weight,
+            solver_options=None if solver_options is None else dict(solver_options),
         )
 
     def __call__(self, h: jax.Array) -> jax.Array:
@@ -122,6 +167,20 @@ class Generator:
 
     def __repr__(self) -> str:
         return f"Generator(name={self.name!r}, latent_dim={self.latent_dim}, image_shape={self.image_shape})"
+
+
+def _options_tuple(options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    """``options`` as sorted ``(key, value)`` pairs (hashable: a generator's static data), checked."""
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise TypeError(f"solver_options: expected a mapping of option names to values, or None, got {options!r}")
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise TypeError(f"solver_options: expected string keys, got {key!r}")
+        if not (value is None or isinstance(value, (bool, int, float, str))):
+            raise TypeError(f"solver_options[{key!r}]: expected a number, string, bool or None, got {value!r}")
+    return tuple(sorted(options.items()))
 
 
 def _compiled(apply: Callable) -> Callable:

@@ -231,7 +231,7 @@ def _load_exported(path: Path, expected: dict[str, Any], step: int | None, verif
         raise _corrupt(params_dir, err) from err
     except Exception as err:  # Orbax raises many types; report them in one clear error
         raise _corrupt(params_dir, err) from err
-    return config, graphdef, state, pure, generator_only, card.get("prior_weight")
+    return config, graphdef, state, pure, generator_only, {k: card.get(k) for k in ("prior_weight", "solver_options")}
 
 
 def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: bool):
@@ -252,7 +252,7 @@ def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: 
         _check_expected(config, path, expected)
         graphdef, state, target = _abstract_target(config, False)
         pure = store.restore(step, model=target, verify=verify)["model"]
-    return config, graphdef, state, pure, False, None  # a training workdir records no prior weight
+    return config, graphdef, state, pure, False, {}  # a training workdir records no calibrated defaults
 
 
 def load_generator(
@@ -286,7 +286,8 @@ def load_generator(
 
     Returns:
       A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder, and
-      ``prior_weight``, the solvers' default latent prior weight, when the card records one).
+      ``prior_weight``, the solvers' default latent prior weight, and ``solver_options``, their
+      default solver's options, when the card records them).
 
     Raises:
       TypeError: ``name_or_path`` is neither a string nor a path.
@@ -331,24 +332,25 @@ def load_generator(
     expected = {"architecture": architecture, "latent_dim": latent_dim, "image_shape": image_shape}
     name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
     load = _load_exported if (path / CARD_FILENAME).exists() else _load_store
-    config, graphdef, state, pure, generator_only, prior_weight = load(path, expected, step, verify)
+    config, graphdef, state, pure, generator_only, defaults = load(path, expected, step, verify)
+    prior_weight = defaults.get("prior_weight")
     nnx.replace_by_pure_dict(state, pure)  # in place
     module = nnx.merge(graphdef, state)
     try:
         if config.architecture != "gan":
-            return module.as_generator(name=name, prior_weight=prior_weight)
-        if not generator_only:
-            module = module.generator
-        gdef, params = nnx.split(module)
-        return Generator(
-            _Method(gdef, "__call__"),
-            params,
-            latent_dim=config.latent_dim,
-            image_shape=config.image_shape,
-            name=name,
-            prior_weight=prior_weight,
-        )
-    except (TypeError, ValueError) as err:  # the card's prior_weight; the rest was checked on loading
+            G = module.as_generator(name=name, prior_weight=prior_weight)
+        else:
+            gdef, params = nnx.split(module if generator_only else module.generator)
+            G = Generator(
+                _Method(gdef, "__call__"),
+                params,
+                latent_dim=config.latent_dim,
+                image_shape=config.image_shape,
+                name=name,
+                prior_weight=prior_weight,
+            )
+        return G.replace(solver_options=defaults.get("solver_options"))
+    except (TypeError, ValueError) as err:  # the card's calibrated defaults; the rest was checked on loading
         raise ValueError(f"checkpoint: model card {path / CARD_FILENAME}: {err}") from err
 
 

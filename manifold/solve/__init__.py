@@ -21,7 +21,7 @@
 
 from manifold.solve._cache import enable_compilation_cache
 from manifold.solve.adaptive import AdaptiveSolution, data_consistency, solve_adaptive
-from manifold.solve.latent import LatentSolution, solve_latent
+from manifold.solve.latent import LatentSolution, default_solver, solve_latent
 from manifold.solve.learned_map import LearnedMap, fit_learned_map
 from manifold.solve.nuisance import NuisanceSolution, solve_latent_nuisance
 from manifold.solve.solvers import LM, Adam
@@ -38,6 +38,7 @@ __all__ = [
     "SequenceSolution",
     "SparseSolution",
     "data_consistency",
+    "default_solver",
     "fit_learned_map",
     "solve_adaptive",
     "solve_latent",

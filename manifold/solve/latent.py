@@ -43,7 +43,7 @@ from manifold.solve._problem import (
 )
 from manifold.solve.solvers import LM, Adam
 
-__all__ = ["LatentSolution", "solve_latent"]
+__all__ = ["LatentSolution", "default_solver", "solve_latent"]
 
 
 @jax.tree_util.register_dataclass
@@ -182,6 +182,22 @@ def _levenberg_marquardt_restarts(r, h0, lam, solver: LM, *, record_path):
     return jax.tree_util.tree_map(lambda a, c: a.at[top].set(c), screened, continued)
 
 
+def default_solver(G) -> LM:
+    """The solver of ``solver=None``: ``LM(**G.solver_options)`` when ``G`` carries options calibrated
+    for it (a shipped generator's model card), else ``LM()``.
+
+    Raises:
+      ValueError: naming ``G.solver_options`` when they are not valid :class:`LM` options.
+    """
+    options = getattr(G, "solver_options", None)
+    if not options:
+        return LM()
+    try:
+        return LM(**options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"G.solver_options: {options} are not valid LM options: {err}") from None
+
+
 @functools.partial(jax.jit, static_argnames=("solver", "restarts", "init_kind", "k", "record_path"))
 def _solve_batch(G, A, init, b, key, rows, lam_rel, w_abs, s2, noise_rel, sigma, *, solver, restarts, init_kind, k, record_path):
     """Solve for every row of ``b`` (shape ``(n, *out_shape)``); one compiled function.
@@ -273,9 +289,11 @@ def solve_latent(
         a mask with a different number of samples compiles the solve anew.
       b: data of shape ``A.out_shape``, or ``(*batch, *A.out_shape)`` to solve many in one call;
         complex exactly when ``A``'s output is.
-      solver: :class:`~manifold.solve.LM` (default ``LM()``: Broyden's secant Jacobian, every
-        restart to the end, the best confirmed with an exact Jacobian; ``LM(keep=2)`` prunes the
-        restarts for speed) or :class:`~manifold.solve.Adam` (the CSGM recipe).
+      solver: :class:`~manifold.solve.LM` or :class:`~manifold.solve.Adam` (the CSGM recipe).
+        Default (:func:`default_solver`): ``LM(**G.solver_options)`` when the generator carries
+        options validated for it on held-out problems (its model card), else ``LM()``: Broyden's
+        secant Jacobian, every restart to the end, the best confirmed with an exact Jacobian
+        (``LM(keep=2)`` prunes the restarts for speed).
       restarts: number of starting points per ``b``, solved in parallel with ``vmap``.
       key: PRNG key of the random starting points; required unless ``restarts == 1`` and
         ``init`` is not ``"random"``.
@@ -351,7 +369,7 @@ def solve_latent(
     """
     key = None if key is None else check_key(key)
     if solver is None:
-        solver = LM()
+        solver = default_solver(G)
     if not isinstance(solver, (LM, Adam)):
         raise TypeError(f"solver: expected manifold.solve.LM(...) or manifold.solve.Adam(...), got {solver!r}")
     restarts = check_positive_int(restarts, "restarts")

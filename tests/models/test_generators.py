@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from manifold.models import GAN, SHIPPED, VAE, AutoEncoder, ModelConfig, build_model, checkpoints_dir, load_generator
+from manifold.models import GAN, SHIPPED, VAE, AutoEncoder, Generator, ModelConfig, build_model, checkpoints_dir
+from manifold.models import load_generator
 from manifold.models import read_model_card, record_in_model_card
 from manifold.models._io import write_generator
 
@@ -132,6 +133,34 @@ def test_prior_weight_is_read_from_the_card_and_kept_through_jit(tmp_path):
     record_in_model_card(path, prior_weight="large")
     with pytest.raises(ValueError, match=r"prior_weight: expected a number >= 0 or None, got 'large'"):
         load_generator(path)
+
+
+def test_solver_options_are_read_from_the_card_and_kept_through_jit(tmp_path):
+    path = _export(build_model(ModelConfig("vae", K, S, CHANNELS), seed=1), tmp_path / "g")
+    assert load_generator(path).solver_options is None
+    record_in_model_card(path, solver_options={"steps": 50, "start_jacobian": "shared"})
+    G = load_generator(path)
+    assert G.solver_options == {"start_jacobian": "shared", "steps": 50}
+    leaves, treedef = jax.tree_util.tree_flatten(G)
+    assert jax.tree_util.tree_unflatten(treedef, leaves).solver_options == G.solver_options
+    assert hash(treedef) == hash(jax.tree_util.tree_structure(load_generator(path)))  # static: one compilation
+    G.solver_options["steps"] = 1  # a copy: the generator's own options do not change
+    assert G.solver_options["steps"] == 50
+    record_in_model_card(path, solver_options={"steps": [50]})
+    with pytest.raises(ValueError, match=r"model card .*model_card.json: solver_options\['steps'\]: expected a number"):
+        load_generator(path)
+    record_in_model_card(path, solver_options="fast")
+    with pytest.raises(ValueError, match="solver_options: expected a mapping"):
+        load_generator(path)
+
+
+def test_generator_replace_changes_only_what_it_names():
+    G = Generator(lambda p, h: h * p["s"], {"s": jnp.ones(())}, latent_dim=2, image_shape=(2,), name="id")
+    G2 = G.replace(prior_weight=0.5, solver_options={"steps": 10})
+    assert (G2.prior_weight, G2.solver_options, G2.name, G2.params is G.params) == (0.5, {"steps": 10}, "id", True)
+    assert (G.prior_weight, G.solver_options) == (None, None)
+    with pytest.raises(TypeError, match="replace: unknown argument"):
+        G.replace(weights=None)
 
 
 def test_load_generator_rejects_other_architecture_and_latent_size(tmp_path):

@@ -5,7 +5,7 @@ from conftest import SIZE, K, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
 from manifold.operators.mri import MRI
-from manifold.solve import LM, Adam, latent, solve_latent
+from manifold.solve import LM, Adam, default_solver, latent, solve_latent
 
 EXACT = LM(jacobian="exact", keep=None)  # plain LM: exact Jacobian, every restart to the end
 
@@ -137,6 +137,22 @@ def test_masked_operator_is_fitted_on_its_measured_rows_only(G, mri4, target):
     misfit = jnp.sum(jnp.abs(mri4(sol.x) - b) ** 2) + sol.prior_weight * (sol.h @ sol.h)
     assert float(sol.loss) == pytest.approx(float(misfit), rel=1e-4)
     assert float(sol.loss) >= float(jnp.sum(jnp.abs(jnp.where(mri4.mask, 0, b)) ** 2))  # the unmeasured part of b
+
+
+def test_a_generator_with_its_own_solver_options_makes_them_the_default(G, mri4, target):
+    _, x_star = target
+    b = mri4(x_star)
+    Gc = G.replace(solver_options={"steps": 3, "refresh": 0})
+    assert default_solver(Gc) == LM(steps=3, refresh=0) and default_solver(G) == LM()
+    opts = {"restarts": 2, "key": jax.random.key(3), "warn": False}
+    own = solve_latent(Gc, mri4, b, **opts)
+    assert int(own.iterations) <= 3 and own.loss_history.shape == (3,)
+    assert jnp.array_equal(own.h, solve_latent(G, mri4, b, solver=LM(steps=3, refresh=0), **opts).h)
+    assert solve_latent(Gc, mri4, b, solver=LM(steps=5, refresh=0), **opts).loss_history.shape == (5,)  # overridden
+    with pytest.raises(ValueError, match=r"G.solver_options: .* are not valid LM options: steps"):
+        solve_latent(G.replace(solver_options={"steps": 0}), mri4, b, **opts)
+    with pytest.raises(ValueError, match=r"G.solver_options: .* are not valid LM options: .*unexpected keyword"):
+        solve_latent(G.replace(solver_options={"stepz": 3}), mri4, b, **opts)
 
 
 def test_a_generator_with_its_own_prior_weight_makes_it_the_default(G, mri4, target):
