@@ -82,7 +82,7 @@ def _conv3x3_one_channel(conv: nnx.Conv, x: jax.Array) -> jax.Array:
     its transpose were 17 % of a CSGM Adam step in a profile); this form makes the whole step
     7-9 % faster for the shipped VAEs. The taps are split off ``z`` rather than indexed: the
     transpose of taking one channel of ``z`` is a zero-padded copy of all nine, so the backward
-    pass wrote nine copies of ``z`` (a third of the 128x128 VAE training step's time in a profile);
+    pass wrote nine copies of ``z`` (a fifth of the 128x128 VAE training step's time in a profile);
     the transpose of ``split`` is one concatenate (training step 300 -> 265 ms at batch 32).
     """
     kernel, bias = conv.kernel[...], conv.bias[...]
