@@ -176,8 +176,8 @@ def main(argv=None):
         print(f"{name} ({n} problems, {', '.join(f'{k} {v:.2g}' for k, v in prior.items())})")
         print(f"  {'solver':<20}{'mean ' + metric:>20}{'worst':>8}{'agrees':>8}{'mean s':>8}")
         reference = None
-        rows_first = {args.reference: solvers(cfg)[args.reference]} | solvers(cfg)
-        for label, solver in rows_first.items():
+        table = solvers(cfg)
+        for label, solver in ({args.reference: table[args.reference]} | table).items():  # the reference first
             if args.solvers and label != args.reference and label not in args.solvers:
                 continue
             rows = [
@@ -194,7 +194,7 @@ def main(argv=None):
             )
             print(guard.ratio(line), flush=True)
             if name in mri_sets:
-                summary.setdefault(label, {})[name] = {"agrees": f"{agrees}/{n}", f"mean {metric}": round(statistics.mean(scores), 3)}  # fmt: skip
+                summary.setdefault(label, {})[name] = {"agrees": agrees, "problems": n, f"mean {metric}": round(statistics.mean(scores), 3)}  # fmt: skip
         print()
     if args.record is not None:
         record(cfg, args, summary)
@@ -203,7 +203,7 @@ def main(argv=None):
 def record(cfg: PruningConfig, args, summary: dict) -> None:
     """Write ``--record``'s solver options into the generator's card, if it agreed on every MRI problem."""
     rows = summary.get(args.record, {})
-    failed = [name for name, row in rows.items() if row["agrees"].split("/")[0] != row["agrees"].split("/")[1]]
+    failed = [name for name, row in rows.items() if row["agrees"] < row["problems"]]
     if not rows or failed:
         where = failed or "no MRI set run"
         raise SystemExit(f"--record: not recorded: {args.record!r} disagrees with {args.reference!r} on {where}")

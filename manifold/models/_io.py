@@ -333,12 +333,11 @@ def load_generator(
     name = name_or_path if isinstance(name_or_path, str) and name_or_path in SHIPPED else path.name
     load = _load_exported if (path / CARD_FILENAME).exists() else _load_store
     config, graphdef, state, pure, generator_only, defaults = load(path, expected, step, verify)
-    prior_weight = defaults.get("prior_weight")
     nnx.replace_by_pure_dict(state, pure)  # in place
     module = nnx.merge(graphdef, state)
     try:
         if config.architecture != "gan":
-            G = module.as_generator(name=name, prior_weight=prior_weight)
+            G = module.as_generator(name=name)
         else:
             gdef, params = nnx.split(module if generator_only else module.generator)
             G = Generator(
@@ -347,9 +346,8 @@ def load_generator(
                 latent_dim=config.latent_dim,
                 image_shape=config.image_shape,
                 name=name,
-                prior_weight=prior_weight,
             )
-        return G.replace(solver_options=defaults.get("solver_options"))
+        return G.replace(**defaults)  # the card's prior_weight and solver_options
     except (TypeError, ValueError) as err:  # the card's calibrated defaults; the rest was checked on loading
         raise ValueError(f"checkpoint: model card {path / CARD_FILENAME}: {err}") from err
 
