@@ -132,7 +132,7 @@ def mri_vaegan(smoke: bool = False) -> TrainConfig:
         return vaegan
     return dataclasses.replace(
         vaegan, init_from="mri-vae", steps=4000, learning_rate=1e-4, warmup_steps=50, adversarial_weight=0.25,
-        eval_every=250, checkpoint_every=50,
+        spectral_weight=1.0, eval_every=250, checkpoint_every=50,
     )  # fmt: skip
 
 

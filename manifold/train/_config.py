@@ -84,6 +84,8 @@ class TrainConfig:
       r1_gamma: weight of the GAN's R1 penalty ``gamma/2 E||grad_x D(x)||^2`` on real images.
       adversarial_weight: VAE-GAN only: the adversarial pull on the decoded images relative to the
         reconstruction's (scale-free, see :func:`~manifold.train.vaegan_losses`).
+      spectral_weight: VAE-GAN only: weight of the high-frequency spectral penalty inside the
+        adversarial term (:func:`~manifold.metrics.spectral_peak_excess`; dimensionless, 0: off).
       init_from: start the generator from an exported generator (a shipped name such as
         ``"mri-vae"``, or an export directory) of the same architecture; a VAE export can start a
         VAE-GAN (its discriminator starts fresh). ``None``: fresh weights (for the PCA + residual
@@ -106,6 +108,7 @@ class TrainConfig:
     beta: float = 0.01
     r1_gamma: float = 1.0
     adversarial_weight: float = 0.1
+    spectral_weight: float = 0.0
     init_from: str | None = None
     seed: int = 0
     log_every: int = 10
@@ -131,7 +134,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        for name in ("beta", "r1_gamma", "adversarial_weight", "learning_rate"):
+        for name in ("beta", "r1_gamma", "adversarial_weight", "spectral_weight", "learning_rate"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name}: expected a non-negative number, got {value!r}")

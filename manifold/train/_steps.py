@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from manifold.metrics import spectral_peak_excess
 from manifold.models import GAN, VAE, VAEGAN, AutoEncoder
 from manifold.train._config import TrainConfig
 
@@ -94,18 +95,26 @@ def gan_losses(model: GAN, real: jax.Array, z: jax.Array, *, r1_gamma: float):
 
 
 def vaegan_losses(
-    model: VAEGAN, real: jax.Array, key: jax.Array, *, beta: float, adversarial_weight: float, r1_gamma: float
+    model: VAEGAN,
+    real: jax.Array,
+    key: jax.Array,
+    *,
+    beta: float,
+    adversarial_weight: float,
+    r1_gamma: float,
+    spectral_weight: float = 0.0,
 ):
     """Generator (VAE) and discriminator losses of the VAE-GAN.
 
     With ``x_hat = G(h), h ~ q(h|x)`` the reconstructions and ``x_z = G(z), z ~ N(0, I)`` prior
-    samples (one of each per real image), ``f`` both, ``L_adv = E softplus(-D(f))``::
+    samples (one of each per real image), ``f`` both,
+    ``L_adv = E softplus(-D(f)) + s spectral_peak_excess(f, x)``::
 
         L_G = vae_loss(x) + lambda L_adv,
         lambda = w ||dL_rec/dx_hat|| / ||dL_adv/df||          (not differentiated),
         L_D = E softplus(-D(x)) + E softplus(D(f)) + gamma/2 E ||grad_x D(x)||^2,
 
-    ``w = adversarial_weight``, ``gamma = r1_gamma``: :func:`vae_loss`, and the non-saturating
+    ``w = adversarial_weight``, ``s = spectral_weight``, ``gamma = r1_gamma``: :func:`vae_loss`, and the non-saturating
     GAN loss with R1 as in :func:`gan_losses` (the discriminator anti-aliased, see
     :class:`~manifold.models.VAEGAN` for why). The adaptive ``lambda`` (as VQGAN's, Esser et al.,
     2021, but measured on the decoded images rather than the last layer) makes the adversarial pull
@@ -114,6 +123,10 @@ def vaegan_losses(
     keeps every training image on the manifold; the adversarial term on ``x_z`` pushes the prior's
     samples towards the data (measured on ``mri-vae`` in ``experiments/configs/train.py``: sharper
     in 2300 steps, still texture, and the prior samples' Nyquist content is left unconstrained).
+    The anti-aliased discriminator cannot see the Nyquist frequency, so nothing else holds what the
+    decoder draws there: the spectral term
+    (:func:`manifold.metrics.spectral_peak_excess`, zero until the fakes' spectrum, relative to
+    the batch's, spikes at high frequency) is part of ``L_adv``, weighted by the same ``lambda``.
 
     Returns:
       ``(g_loss, d_loss)``: ``g_loss(vae) -> (loss, (aux, fakes))``, whose fakes go to
@@ -124,18 +137,20 @@ def vaegan_losses(
     d_graphdef, d_state = nnx.split(model.discriminator)
 
     def adversarial(fakes):
-        return jnp.mean(jax.nn.softplus(-nnx.merge(d_graphdef, d_state)(fakes)[:, 0]))
+        d_term = jnp.mean(jax.nn.softplus(-nnx.merge(d_graphdef, d_state)(fakes)[:, 0]))
+        spectral = spectral_peak_excess(fakes, real)
+        return d_term + spectral_weight * spectral, spectral
 
     def g_loss(vae):
         loss, aux, x_hat = _vae_terms(vae, real, k_post, beta)
         fakes = jnp.concatenate([x_hat, vae.decode(z)])
-        adv, pull = jax.value_and_grad(adversarial)(jax.lax.stop_gradient(fakes))
+        (adv, spectral), pull = jax.value_and_grad(adversarial, has_aux=True)(jax.lax.stop_gradient(fakes))
         rec_pull = 2.0 * jax.lax.stop_gradient(x_hat - real) / real.shape[0]
         lam = adversarial_weight * jnp.linalg.norm(rec_pull) / (jnp.linalg.norm(pull) + 1e-12)
         # value lam * L_adv, gradient with respect to the fakes lam * dL_adv/df (one pass through D)
         surrogate = jnp.sum(jax.lax.stop_gradient(lam * pull) * fakes)
         adversarial_term = surrogate - jax.lax.stop_gradient(surrogate) + lam * adv
-        return loss + adversarial_term, ({**aux, "g_adv": adv, "adv_lambda": lam}, fakes)
+        return loss + adversarial_term, ({**aux, "g_adv": adv, "g_spectral": spectral, "adv_lambda": lam}, fakes)
 
     def d_loss(disc, fakes):
         return _r1_discriminator_loss(disc, real, jax.lax.stop_gradient(fakes), r1_gamma)
@@ -205,9 +220,15 @@ def _gan_step(model, optimizers, batch, key, r1_gamma):
 
 
 @functools.partial(nnx.jit, donate_argnums=(0, 1))
-def _vaegan_step(model, optimizers, batch, key, beta, adversarial_weight, r1_gamma):
+def _vaegan_step(model, optimizers, batch, key, beta, adversarial_weight, r1_gamma, spectral_weight):
     g_loss, d_loss = vaegan_losses(
-        model, batch, key, beta=beta, adversarial_weight=adversarial_weight, r1_gamma=r1_gamma
+        model,
+        batch,
+        key,
+        beta=beta,
+        adversarial_weight=adversarial_weight,
+        r1_gamma=r1_gamma,
+        spectral_weight=spectral_weight,
     )
     (loss, (g_aux, fakes)), grads = nnx.value_and_grad(g_loss, has_aux=True)(model.vae)
     optimizers.g.update(model.vae, grads)
@@ -224,6 +245,6 @@ def make_train_step(cfg: TrainConfig):
     if arch == "vae":
         return lambda m, o, b, k: _vae_step(m, o, b, k, jnp.float32(cfg.beta))
     if arch == "vaegan":
-        weights = (jnp.float32(cfg.beta), jnp.float32(cfg.adversarial_weight), jnp.float32(cfg.r1_gamma))
+        weights = tuple(jnp.float32(w) for w in (cfg.beta, cfg.adversarial_weight, cfg.r1_gamma, cfg.spectral_weight))
         return lambda m, o, b, k: _vaegan_step(m, o, b, k, *weights)
     return lambda m, o, b, k: _gan_step(m, o, b, k, jnp.float32(cfg.r1_gamma))

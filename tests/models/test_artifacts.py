@@ -1,11 +1,13 @@
-"""Grid artefacts: ``spectral_artifacts`` finds them, and the shipped MRI generators have none."""
+"""Grid artefacts: ``spectral_artifacts`` finds them, ``spectral_peak_excess`` penalises them (a
+differentiable training term), and the shipped MRI generators have none."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from manifold.data import mri_training_images
-from manifold.metrics import spectral_artifacts
+from manifold.metrics import mean_power_spectrum, spectral_artifacts, spectral_peak_excess
 from manifold.models import load_generator
 
 N = 64
@@ -60,6 +62,41 @@ def test_bad_input(images):
         spectral_artifacts(ref, (ref > 0.5).astype(np.int32))
     with pytest.raises(ValueError, match="levels"):
         spectral_artifacts(ref, ref, levels=0)
+
+
+def _checkerboard(period, amplitude):
+    yy, xx = np.mgrid[:N, :N]
+    return amplitude * ((yy // (period // 2) + xx // (period // 2)) % 2)
+
+
+def test_mean_power_spectrum_is_the_windowed_periodogram(images):
+    ref, _ = images
+    x = ref[:8].astype(np.float64)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N) / N)
+    p = np.mean(np.abs(np.fft.fft2((x - x.mean(axis=(1, 2), keepdims=True)) * np.outer(hann, hann))) ** 2, axis=0)
+    np.testing.assert_allclose(mean_power_spectrum(ref[:8]), p / p.sum(), rtol=2e-4, atol=1e-9)
+    with pytest.raises(ValueError, match="images: expected"):
+        mean_power_spectrum(ref[0])
+
+
+def test_peak_excess_is_zero_for_the_data_and_grows_with_a_grid(images):
+    """The penalty a VAE-GAN trains with: 0 for other draws of the data (within the batch noise
+    its margin allows), positive and growing with the amplitude of a period-2 or period-4 grid,
+    finite gradients that point at the grid (a gradient step lowers it)."""
+    ref, other = images
+    excess = jax.jit(spectral_peak_excess)
+    assert float(excess(other[:64], ref[:32])) == 0.0
+    for period in (2, 4):
+        values = [float(excess(other[:64] + _checkerboard(period, a), ref[:32])) for a in (0.01, 0.02, 0.04)]
+        assert 0 < values[0] < values[1] < values[2], (period, values)
+    fakes = jnp.asarray(other[:64] + _checkerboard(2, 0.02))
+    grad = jax.grad(spectral_peak_excess)(fakes, ref[:32])
+    assert np.all(np.isfinite(grad))
+    before = float(excess(fakes, ref[:32]))
+    after = float(excess(fakes - 0.5 * grad / jnp.linalg.norm(grad) * jnp.linalg.norm(_checkerboard(2, 0.02)), ref[:32]))
+    assert after < before
+    # the reference receives no gradient: it is the data
+    assert not np.any(jax.grad(spectral_peak_excess, argnums=1)(fakes, jnp.asarray(ref[:32])))
 
 
 @pytest.mark.parametrize("name", ["mri-vae"])

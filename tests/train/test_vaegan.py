@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from manifold.metrics import spectral_peak_excess
 from manifold.models import VAEGAN, ModelConfig, build_model, load_generator
 from manifold.train import DataConfig, TrainConfig, export_generator, train
 from manifold.train._loop import _resumed_config
@@ -24,6 +25,10 @@ def _as_vaegan(cfg, **changes):
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, architecture="vaegan"), **changes)
 
 
+# the tests that start from the trained VAE run on one xdist worker (`--dist loadgroup`): it is trained once
+ON_ONE_WORKER = pytest.mark.xdist_group("vae_export")
+
+
 @pytest.fixture(scope="module")
 def vae_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("vae")
@@ -36,6 +41,7 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+@ON_ONE_WORKER
 def test_starts_from_the_vae_and_trains_both_networks(vae_export, tmp_path):
     still = train(_as_vaegan(VAE_CFG, init_from=str(vae_export), learning_rate=0.0, steps=1), tmp_path / "still")
     for a, b in zip(_leaves(nnx.state(still.model.vae)), _leaves(load_generator(vae_export).params), strict=True):
@@ -57,26 +63,33 @@ def test_starts_from_the_vae_and_trains_both_networks(vae_export, tmp_path):
 
 
 def test_generator_gradient_is_the_vae_loss_plus_the_scaled_adversarial_one():
+    """With the spectral penalty on (weight s = 2): L_adv = E softplus(-D(f)) + s spectral_peak_excess(f, x)."""
     model = build_model(_as_vaegan(VAE_CFG).model, seed=2)
     real = jax.random.uniform(jax.random.key(1), (4, 8, 8))
     key = jax.random.key(3)
-    g_loss, _ = vaegan_losses(model, real, key, beta=0.01, adversarial_weight=0.5, r1_gamma=1.0)
+    g_loss, _ = vaegan_losses(model, real, key, beta=0.01, adversarial_weight=0.5, r1_gamma=1.0, spectral_weight=2.0)
     grads = nnx.grad(lambda vae: g_loss(vae)[0])(model.vae)
     (_, (aux, fakes)) = g_loss(model.vae)
     k_post, k_prior = jax.random.split(key)
     z = jax.random.normal(k_prior, (4, 4))
 
+    def realism(f):
+        return jnp.mean(jax.nn.softplus(-model.discriminate(f))) + 2.0 * spectral_peak_excess(f, real)
+
     def adversarial(vae):
         x_hat = vae(real, key=k_post)[0]
-        f = jnp.concatenate([x_hat, vae.decode(z)])
-        return jnp.mean(jax.nn.softplus(-model.discriminate(f)))
+        return realism(jnp.concatenate([x_hat, vae.decode(z)]))
 
+    assert float(aux["g_spectral"]) > 0  # the term is active here
+    np.testing.assert_allclose(aux["g_spectral"], spectral_peak_excess(fakes, real), rtol=1e-6)
+    d_pull = jax.grad(lambda f: jnp.mean(jax.nn.softplus(-model.discriminate(f))))(fakes)
+    assert np.abs(np.fft.fft2(np.asarray(d_pull))[:, 4, :]).max() < 1e-5 * np.abs(np.asarray(d_pull)).sum()  # no Nyquist
     # lambda from its definition: w ||d rec / d x_hat|| / ||d adv / d fakes||
-    pull = jax.grad(lambda f: jnp.mean(jax.nn.softplus(-model.discriminate(f))))(fakes)
-    assert np.abs(np.fft.fft2(np.asarray(pull))[:, 4, :]).max() < 1e-5 * np.abs(np.asarray(pull)).sum()  # no Nyquist
+    pull = jax.grad(realism)(fakes)
     lam = 0.5 * jnp.linalg.norm(2 * (fakes[:4] - real) / 4) / jnp.linalg.norm(pull)
     np.testing.assert_allclose(aux["adv_lambda"], lam, rtol=1e-5)
     # the value is L_G = vae_loss + lambda L_adv
+    np.testing.assert_allclose(aux["g_adv"], realism(fakes), rtol=1e-5)
     value = vae_loss(model.vae, real, k_post, beta=0.01)[0] + lam * aux["g_adv"]
     np.testing.assert_allclose(g_loss(model.vae)[0], value, rtol=1e-5)
     g_vae = nnx.grad(lambda vae: vae_loss(vae, real, k_post, beta=0.01)[0])(model.vae)
@@ -101,6 +114,7 @@ def test_adversarial_weight_is_scale_free():
     np.testing.assert_allclose(out, 0.5, rtol=1e-5)
 
 
+@ON_ONE_WORKER
 def test_init_from_refuses_other_generators(vae_export, tmp_path):
     wrong = _as_vaegan(VAE_CFG, init_from=str(vae_export))
     wrong = dataclasses.replace(wrong, model=dataclasses.replace(wrong.model, latent_dim=5))
@@ -114,14 +128,16 @@ def test_init_from_refuses_other_generators(vae_export, tmp_path):
         TrainConfig(VAE_CFG.model, steps=1, init_from=3)
     with pytest.raises(ValueError, match="adversarial_weight: expected"):
         TrainConfig(VAE_CFG.model, steps=1, adversarial_weight=-1.0)
+    with pytest.raises(ValueError, match="spectral_weight: expected"):
+        TrainConfig(VAE_CFG.model, steps=1, spectral_weight=float("nan"))
     with pytest.raises(ValueError, match="config.init_from: expected a shipped generator name"):
         train(_as_vaegan(VAE_CFG, init_from=str(tmp_path / "missing")), tmp_path / "c")
 
 
 def test_checkpoints_from_before_the_new_fields_resume(tmp_path):
-    """A stored config without ``adversarial_weight`` / ``init_from`` held their defaults."""
+    """A stored config without ``adversarial_weight`` / ``init_from`` / ``spectral_weight`` held their defaults."""
     stored = VAE_CFG.to_dict()
-    del stored["adversarial_weight"], stored["init_from"]
+    del stored["adversarial_weight"], stored["init_from"], stored["spectral_weight"]
     meta = {"config": {**stored, "schedule_steps": 2}}
     assert _resumed_config(meta, VAE_CFG, tmp_path).schedule_steps == 2
     with pytest.raises(ValueError, match="adversarial_weight: checkpoint 0.1 vs requested 0.3"):
