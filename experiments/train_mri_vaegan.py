@@ -1,7 +1,7 @@
-"""Fine-tune ``mri-vae`` as a VAE-GAN (128x128, k = 256; not shipped, see ``experiments/configs/train.py``).
+"""Fine-tune ``mri-vae`` as a VAE-GAN with the spectral penalty (128x128, k = 256; shipped as ``mri-vaegan``).
 
     python experiments/train_mri_vaegan.py --workdir runs/mri-vaegan --max-minutes 60
-    python experiments/train_mri_vaegan.py --workdir runs/mri-vaegan --resume --export exports/mri-vaegan
+    python experiments/train_mri_vaegan.py --workdir runs/mri-vaegan --resume --export checkpoints/mri-vaegan
 """
 
 from configs.train import run

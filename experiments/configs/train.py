@@ -37,15 +37,18 @@ Choices:
   (a few thousand measurements) stays far above the ``~2k`` measurements an injective ``A`` on
   ``M`` needs; ``k = 32`` reconstructs held-out slices only marginally better at this data size.
   Images lie in [0, 1], so the output is a sigmoid.
-* **mri-vaegan** (not shipped): ``mri-vae`` fine-tuned as a VAE-GAN (``ModelConfig("vaegan")``,
+* **mri-vaegan** (shipped): ``mri-vae`` fine-tuned as a VAE-GAN (``ModelConfig("vaegan")``,
   ``init_from="mri-vae"``, a tenth of its learning rate): an anti-aliased discriminator on the
   reconstructions and on prior samples, adversarial pull 0.25 of the reconstruction's
-  (:func:`manifold.train.vaegan_losses`). Measured over 2300 steps (66 min on 2 cores): held-out
-  encode-decode 26.54 dB (``mri-vae`` 26.87); prior samples sharper (high-frequency power share
-  0.28 of the data's, ``mri-vae`` 0.10) but still texture, and a grid line at the Nyquist
-  frequency grew on them (spectral peak 1.3x the data's at step 950, 2.8x at 2300): the
-  discriminator cannot see the frequency its blur removes, and the reconstruction term does not
-  constrain prior samples. With a plain discriminator the grid came within 400 steps (70x).
+  (:func:`manifold.train.vaegan_losses`). Without a spectral term (2300 steps, 66 min on 2 cores)
+  a grid line at the Nyquist frequency grew on the prior samples (spectral peak 1.3x the data's
+  at step 950, 2.8x at 2300): the discriminator cannot see the frequency its blur removes, and
+  the reconstruction term does not constrain prior samples (with a plain discriminator the grid
+  came within 400 steps, 70x). With ``spectral_weight=1`` (the penalty
+  :func:`manifold.metrics.spectral_peak_excess` inside the adversarial term) the penalty was
+  active from step ~230 and rarely after ~1000; at step 2750 (80 min) the prior samples' peak is
+  1.20x (high-frequency share 0.31 of the data's, ``mri-vae`` 0.09), held-out encode-decode
+  26.61 dB (``mri-vae`` 26.87).
 * Nets are small (about 0.2 M parameters, < 1 MB checkpoints) because they are trained on a
   shared 2-core CPU in under an hour; ``--smoke`` shrinks everything to 16x16 for the tests.
 """

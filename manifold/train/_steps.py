@@ -121,10 +121,9 @@ def vaegan_losses(
     on the images ``w`` times the reconstruction's, whatever the images' scale and however sharp
     the discriminator has become: ``w`` needs no tuning to the data. The reconstruction term
     keeps every training image on the manifold; the adversarial term on ``x_z`` pushes the prior's
-    samples towards the data (measured on ``mri-vae`` in ``experiments/configs/train.py``: sharper
-    in 2300 steps, still texture, and the prior samples' Nyquist content is left unconstrained).
-    The anti-aliased discriminator cannot see the Nyquist frequency, so nothing else holds what the
-    decoder draws there: the spectral term
+    samples towards the data. The anti-aliased discriminator cannot see the Nyquist frequency, so
+    without ``s`` nothing holds what the decoder draws there (measured on ``mri-vae`` in
+    ``experiments/configs/train.py``: a Nyquist line grew on the prior samples); the spectral term
     (:func:`manifold.metrics.spectral_peak_excess`, zero until the fakes' spectrum, relative to
     the batch's, spikes at high frequency) is part of ``L_adv``, weighted by the same ``lambda``.
 

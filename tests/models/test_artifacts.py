@@ -99,7 +99,7 @@ def test_peak_excess_is_zero_for_the_data_and_grows_with_a_grid(images):
     assert not np.any(jax.grad(spectral_peak_excess, argnums=1)(fakes, jnp.asarray(ref[:32])))
 
 
-@pytest.mark.parametrize("name", ["mri-vae"])
+@pytest.mark.parametrize("name", ["mri-vae", "mri-vaegan"])
 def test_shipped_mri_generators_draw_no_grid(name):
     """Prior samples against the training mixture: no peak at the upsampling frequencies, and no
     more high-frequency power than the data (in particular along the axes)."""
