@@ -20,10 +20,6 @@ from .conftest import lung_like_generator, mlp_generator, noise_std
 K, SIZE, PROBLEMS, DRAWS, KEPT = 4, 16, 20, 1000, 250
 
 
-# the tests that share the sampled calibration run on one xdist worker (`--dist loadgroup`), so it is sampled once
-ON_ONE_WORKER = pytest.mark.xdist_group("posterior_calibration")
-
-
 @pytest.fixture(scope="module")
 def calibration():
     """20 in-distribution problems (truth h ~ N(0, I)), MRI 8x, 1 % noise, sampled in one call."""
@@ -40,7 +36,6 @@ def calibration():
     return post, x_true, h_true
 
 
-@ON_ONE_WORKER
 def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibration):
     post, x_true, _ = calibration
     coverage = {}
@@ -52,7 +47,6 @@ def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibrati
     assert 0.45 <= coverage[0.5] <= 0.55, coverage
 
 
-@ON_ONE_WORKER
 def test_chains_agree_on_the_calibration_problems(calibration):
     post, _, h_true = calibration
     assert post.rhat.shape == (PROBLEMS, K) and post.ess.shape == (PROBLEMS, K)
@@ -66,7 +60,6 @@ def test_chains_agree_on_the_calibration_problems(calibration):
     assert float(jnp.sqrt(jnp.mean(z**2))) < 2.0
 
 
-@ON_ONE_WORKER
 def test_posterior_mean_is_closer_to_the_truth_than_a_draw(calibration):
     post, x_true, _ = calibration
     assert post.h.shape == (PROBLEMS, 4, DRAWS, K)
@@ -263,7 +256,6 @@ def test_trajectories_cut_at_the_maximum_tree_depth_are_counted_and_warned(small
     # with the default depth no draw is cut (hence no warning): see the calibration problems above
 
 
-@ON_ONE_WORKER
 def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibration):
     """On the manifold the adaptive solve barely moves, so its Laplace std should match NUTS's std."""
     post, x_true, _ = calibration
