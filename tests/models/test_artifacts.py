@@ -1,6 +1,8 @@
 """Grid artefacts: ``spectral_artifacts`` finds them, ``spectral_peak_excess`` penalises them (a
 differentiable training term), and the shipped MRI generators have none."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,13 +101,18 @@ def test_peak_excess_is_zero_for_the_data_and_grows_with_a_grid(images):
     assert not np.any(jax.grad(spectral_peak_excess, argnums=1)(fakes, jnp.asarray(ref[:32])))
 
 
+@pytest.fixture(scope="module")
+def training_mixture():
+    """128 images of the MRI generators' training mixture at a given size (drawn once per size)."""
+    return functools.cache(lambda size: np.asarray(mri_training_images(128, size=size, key=jax.random.key(2))))
+
+
 @pytest.mark.parametrize("name", ["mri-vae", "mri-vaegan"])
-def test_shipped_mri_generators_draw_no_grid(name):
+def test_shipped_mri_generators_draw_no_grid(name, training_mixture):
     """Prior samples against the training mixture: no peak at the upsampling frequencies, and no
     more high-frequency power than the data (in particular along the axes)."""
     G = load_generator(name)
-    size = G.image_shape[0]
-    ref = np.asarray(mri_training_images(128, size=size, key=jax.random.key(2)))
+    ref = training_mixture(G.image_shape[0])
     samples = np.asarray(jax.jit(jax.vmap(G))(jax.random.normal(jax.random.key(0), (128, G.latent_dim))))
     found = spectral_artifacts(samples, ref)
     assert found.peak_ratio < 2, found

@@ -48,12 +48,14 @@ def test_bad_input(small):
 def test_mri_vae_samples_from_the_fitted_gaussian_have_the_data_statistics():
     """Under N(0, I) the shipped mri-vae's samples are texture with 30 % too much contrast (its
     codes use a total variance of about 44 of the prior's 256); under the fitted Gaussian their
-    pixel standard deviation is the data's within 10 % (measured 3 %) and their mean within 15 %
-    (measured +10 %: the decoder's slight bias on average codes)."""
+    pixel standard deviation is the data's within 10 % (measured +1 %) and their mean within 15 %
+    (measured +4 %; +10 % on other draws: the decoder's slight bias on average codes). The fit and
+    the comparison use disjoint images of one draw (one data-synthesis compilation)."""
     G = load_generator("mri-vae")
-    fit = fit_latent_gaussian(G, mri_training_images(512, size=128, key=jax.random.key(7)))
+    images = mri_training_images(640, size=128, key=jax.random.key(7))
+    fit = fit_latent_gaussian(G, images[:512])
     assert 20 < float(jnp.sum(jnp.diag(fit.chol @ fit.chol.T))) < 100
-    data = np.asarray(mri_training_images(128, size=128, key=jax.random.key(8)))
+    data = np.asarray(images[512:])
     draw = jax.jit(jax.vmap(G))
     fitted = np.asarray(draw(fit.sample(jax.random.key(0), 128)))
     standard = np.asarray(draw(jax.random.normal(jax.random.key(0), (128, 256))))
