@@ -94,20 +94,18 @@ def spectral_peak_excess(
     Returns:
       A scalar, dimensionless.
     """
+    samples, reference = _check_pair(jnp.asarray(samples), jnp.asarray(reference), levels)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 1.0 <= margin < float("inf"):
+        raise ValueError(f"margin: expected a finite number >= 1, got {margin!r}")
     n = samples.shape[-1]
     points = _upsampling_frequencies(n, levels)
     rings = [_ring(n, k) for k in points]
-    width = max(len(r[0]) for r in rings)
-    # pad each ring with its own first bin (repeats do not move a mean much and keep the gather rectangular)
-    ring_y = np.array([np.resize(r[0], width) for r in rings])
-    ring_x = np.array([np.resize(r[1], width) for r in rings])
-    counts = np.array([len(r[0]) for r in rings])
-    weights = (np.arange(width)[None, :] < counts[:, None]) / counts[:, None]
     py, px = np.array(points).T
     tiny = jnp.finfo(jnp.float32).tiny
 
     def log_prominence(p):
-        return jnp.log(p[py, px] + tiny) - jnp.log(jnp.sum(p[ring_y, ring_x] * weights, axis=1) + tiny)
+        surroundings = jnp.stack([jnp.mean(p[ring]) for ring in rings])
+        return jnp.log(p[py, px] + tiny) - jnp.log(surroundings + tiny)
 
     q_s = log_prominence(mean_power_spectrum(samples))
     q_r = jax.lax.stop_gradient(log_prominence(mean_power_spectrum(reference)))
@@ -155,6 +153,26 @@ def _prominence(p: np.ndarray, k: tuple[int, int]) -> float:
     return float(p[k] / max(np.median(p[_ring(p.shape[0], k)]), np.finfo(np.float64).tiny))
 
 
+def _check_pair(samples, reference, levels):
+    """The shape, dtype and ``levels`` checks of :func:`spectral_artifacts` and
+    :func:`spectral_peak_excess` (arrays or tracers: nothing here reads values)."""
+    for name, x in (("samples", samples), ("reference", reference)):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}: expected real floating-point images, got dtype {x.dtype}")
+        if x.ndim != 3 or x.shape[1] != x.shape[2] or x.shape[1] < 8 or x.shape[1] % 2 or x.shape[0] < 1:
+            raise ValueError(
+                f"{name}: expected square images (n, N, N) with an even N >= 8 (a decoder that upsamples by 2 "
+                f"makes even sizes), got shape {x.shape}"
+            )
+    if samples.shape[1:] != reference.shape[1:]:
+        raise ValueError(
+            f"reference: expected images of the samples' size {samples.shape[1:]}, got {reference.shape[1:]}"
+        )
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"levels: expected a positive int, got {levels!r}")
+    return samples, reference
+
+
 def spectral_artifacts(samples, reference, *, levels: int = 3) -> SpectralArtifacts:
     """Grid artefacts of a generator's ``samples`` against ``reference`` images.
 
@@ -175,27 +193,11 @@ def spectral_artifacts(samples, reference, *, levels: int = 3) -> SpectralArtifa
     Raises:
       ValueError: images that are not square, not of one size, not real floats, or not finite.
     """
-    arrays = {}
+    samples, reference = _check_pair(np.asarray(samples), np.asarray(reference), levels)
     for name, x in (("samples", samples), ("reference", reference)):
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"{name}: expected real floating-point images, got dtype {x.dtype}")
-        if x.ndim != 3 or x.shape[1] != x.shape[2] or x.shape[1] < 8 or x.shape[1] % 2 or x.shape[0] < 1:
-            raise ValueError(
-                f"{name}: expected square images (n, N, N) with an even N >= 8 (a decoder that upsamples by 2 "
-                f"makes even sizes), got shape {x.shape}"
-            )
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{name}: contains NaN or infinite values")
-        arrays[name] = x
-    if arrays["samples"].shape[1:] != arrays["reference"].shape[1:]:
-        raise ValueError(
-            f"reference: expected images of the samples' size {arrays['samples'].shape[1:]}, "
-            f"got {arrays['reference'].shape[1:]}"
-        )
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ValueError(f"levels: expected a positive int, got {levels!r}")
-    ps, pr = _mean_power(arrays["samples"]), _mean_power(arrays["reference"])
+    ps, pr = _mean_power(samples), _mean_power(reference)
     n = ps.shape[0]
     ratios = {k: _prominence(ps, k) / max(_prominence(pr, k), 1.0) for k in _upsampling_frequencies(n, levels)}
     worst = max(ratios, key=ratios.get)

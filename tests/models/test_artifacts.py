@@ -64,6 +64,13 @@ def test_bad_input(images):
         spectral_artifacts(ref, (ref > 0.5).astype(np.int32))
     with pytest.raises(ValueError, match="levels"):
         spectral_artifacts(ref, ref, levels=0)
+    # the penalty's shape checks are the metric's (a reference of another size would index out of range)
+    with pytest.raises(ValueError, match="reference: expected images of the samples' size"):
+        spectral_peak_excess(ref[:, :32, :32], ref)
+    with pytest.raises(ValueError, match="samples: expected square images .* even N"):
+        spectral_peak_excess(ref[:, :63, :63], ref[:, :63, :63])
+    with pytest.raises(ValueError, match="margin: expected a finite number >= 1"):
+        spectral_peak_excess(ref, ref, margin=0.5)
 
 
 def _checkerboard(period, amplitude):
