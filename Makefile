@@ -15,7 +15,7 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[lint]"

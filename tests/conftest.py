@@ -7,15 +7,26 @@ XLA:CPU's pool from inside it (the deadlock that pinning used to avoid; see
 """
 
 import os
+import shutil
+import tempfile
 
-os.environ["MANIFOLD_JAX_CACHE"] = "0"  # no persistent compilation cache: every test compiles what it runs
+os.environ["MANIFOLD_JAX_CACHE"] = "0"  # never the user's cache folder
+# One compilation cache for this run only, shared by the xdist workers and the notebook kernels
+# (they inherit the environment): a program that several tests compile is compiled once. It
+# starts empty and is deleted when the run ends, so every run still compiles what it runs.
+_OWN_CACHE = "MANIFOLD_TEST_RUN_CACHE" not in os.environ  # False in the xdist workers: the controller made it
+_RUN_CACHE = os.environ.setdefault(
+    "MANIFOLD_TEST_RUN_CACHE", tempfile.mkdtemp(prefix="manifold-test-jax-") if _OWN_CACHE else ""
+)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _RUN_CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 # Most of the suite's time is XLA compiling small programs that then run for milliseconds: skip
 # XLA's expensive optimisation passes (same semantics; measured on tests/solve with 2 workers:
 # 183 s -> 115 s). Set in the environment, so notebook kernels and child processes inherit it.
 # Benchmarks and user code keep the default, fully optimised compilation.
 os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
 
-import jax
+import jax  # noqa: E402 (after the environment above, which jax reads at import)
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -39,3 +50,8 @@ def pytest_runtest_teardown(item, nextitem):
 
         jax.clear_caches()
         gc.collect()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE:  # the controller, or a run without workers
+        shutil.rmtree(_RUN_CACHE, ignore_errors=True)

@@ -1,5 +1,7 @@
 """The solver objects, the scale-free prior weight, input checks and the compile cache of solve_latent."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -206,18 +208,19 @@ def test_data_differing_only_in_sharding_does_not_recompile(mri4):
 
 
 def test_compilation_cache_folder_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setattr(_cache, "_state", {})
-    monkeypatch.setenv("MANIFOLD_JAX_CACHE", "0")
-    assert _cache.cache_dir() is None and _cache.enable_compilation_cache() is None
-    monkeypatch.setenv("MANIFOLD_JAX_CACHE", "")
-    assert _cache.cache_dir() is None
-    monkeypatch.delenv("MANIFOLD_JAX_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert _cache.cache_dir() == tmp_path / "manifold" / "jax"
-    monkeypatch.setenv("MANIFOLD_JAX_CACHE", str(tmp_path / "mine"))
-    monkeypatch.setattr(_cache, "_state", {})
     previous = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
+    jax.config.update("jax_compilation_cache_dir", None)  # as in a user's process: no folder chosen yet
     try:
+        monkeypatch.setattr(_cache, "_state", {})
+        monkeypatch.setenv("MANIFOLD_JAX_CACHE", "0")
+        assert _cache.cache_dir() is None and _cache.enable_compilation_cache() is None
+        monkeypatch.setenv("MANIFOLD_JAX_CACHE", "")
+        assert _cache.cache_dir() is None
+        monkeypatch.delenv("MANIFOLD_JAX_CACHE")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        assert _cache.cache_dir() == tmp_path / "manifold" / "jax"
+        monkeypatch.setenv("MANIFOLD_JAX_CACHE", str(tmp_path / "mine"))
+        monkeypatch.setattr(_cache, "_state", {})
         assert _cache.enable_compilation_cache() == str(tmp_path / "mine")
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0  # small computations too
@@ -227,5 +230,8 @@ def test_compilation_cache_folder_follows_the_environment(monkeypatch, tmp_path)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
 
 
-def test_tests_run_without_the_persistent_cache():
-    assert _cache.cache_dir() is None  # tests/conftest.py sets MANIFOLD_JAX_CACHE=0
+def test_tests_use_only_their_own_run_cache():
+    # tests/conftest.py: never the user's folder (MANIFOLD_JAX_CACHE=0), a fresh folder for this run
+    assert _cache.cache_dir() is None
+    assert jax.config.jax_compilation_cache_dir == os.environ["MANIFOLD_TEST_RUN_CACHE"]
+    assert _cache.enable_compilation_cache() == os.environ["MANIFOLD_TEST_RUN_CACHE"]  # a chosen folder is kept
