@@ -21,7 +21,7 @@ K, SIZE, PROBLEMS, DRAWS, KEPT = 4, 16, 20, 1000, 250
 
 
 @pytest.fixture(scope="module")
-def calibration():
+def calibration():  # 25 s: its tests share an xdist_group, so one worker samples it (make test: --dist loadgroup)
     """20 in-distribution problems (truth h ~ N(0, I)), MRI 8x, 1 % noise, sampled in one call."""
     G = mlp_generator(jax.random.key(0), k=K, size=SIZE)
     A = MRI(masks.random((SIZE, SIZE), 8, acs=2, key=jax.random.key(1)))
@@ -36,6 +36,7 @@ def calibration():
     return post, x_true, h_true
 
 
+@pytest.mark.xdist_group("calibration")
 def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibration):
     post, x_true, _ = calibration
     coverage = {}
@@ -47,6 +48,7 @@ def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibrati
     assert 0.45 <= coverage[0.5] <= 0.55, coverage
 
 
+@pytest.mark.xdist_group("calibration")
 def test_chains_agree_on_the_calibration_problems(calibration):
     post, _, h_true = calibration
     assert post.rhat.shape == (PROBLEMS, K) and post.ess.shape == (PROBLEMS, K)
@@ -60,6 +62,7 @@ def test_chains_agree_on_the_calibration_problems(calibration):
     assert float(jnp.sqrt(jnp.mean(z**2))) < 2.0
 
 
+@pytest.mark.xdist_group("calibration")
 def test_posterior_mean_is_closer_to_the_truth_than_a_draw(calibration):
     post, x_true, _ = calibration
     assert post.h.shape == (PROBLEMS, 4, DRAWS, K)
@@ -256,6 +259,7 @@ def test_trajectories_cut_at_the_maximum_tree_depth_are_counted_and_warned(small
     # with the default depth no draw is cut (hence no warning): see the calibration problems above
 
 
+@pytest.mark.xdist_group("calibration")
 def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibration):
     """On the manifold the adaptive solve barely moves, so its Laplace std should match NUTS's std."""
     post, x_true, _ = calibration
