@@ -161,7 +161,9 @@ def card_summary(result: dict) -> dict:
     def mean(s):
         return {"psnr_db": round(float(np.mean(s["psnr"])), 2), "ssim": round(float(np.mean(s["ssim"])), 3)}
 
-    summary = {"command": "python experiments/generalisation.py --record", "date": time.strftime("%Y-%m-%d")}
+    generator = result["config"]["generator"]
+    command = "python experiments/generalisation.py --record" + ("" if generator == Config.generator else f" --generator {generator}")
+    summary = {"command": command, "date": time.strftime("%Y-%m-%d")}
     for name, entry in result["sets"].items():
         row = {"images": entry["names"], "ceiling": mean(entry["ceiling_generator"]), "ceiling_pca": mean(entry["ceiling_pca"])}
         row["ceiling_per_image_psnr_db"] = [round(v, 2) for v in entry["ceiling_generator"]["psnr"]]
