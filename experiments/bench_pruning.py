@@ -46,7 +46,7 @@ from manifold.solve import LM, solve_latent
 class PruningConfig:
     n: int = 8  # MRI problems per set
     eit_n: int = 3  # EIT phantoms
-    generator: str = "mri-vae"  # the MRI generator: "mri-vae" or "mri-gan"
+    generator: str = "mri-vae"  # the MRI generator: "mri-vae", "mri-vaegan" or "mri-gan"
     accel: float = 4.0
     acs: int = 4
     noise: float = 0.01
@@ -71,6 +71,8 @@ def solvers(cfg: PruningConfig) -> dict:
         "shared J, 50 steps": LM(steps=50, start_jacobian="shared"),
         "shared J, 50 steps, refresh 2": LM(steps=50, start_jacobian="shared", refresh=2),
         "shared J, 50 steps, refresh 3": LM(steps=50, start_jacobian="shared", refresh=3),
+        "tol 1e-5": LM(tol=1e-5),
+        "tol 1e-4": LM(tol=1e-4),
         "default LM()": LM(),
     }
 
@@ -124,7 +126,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=PruningConfig.n, help="MRI problems per set")
     parser.add_argument("--eit-n", type=int, default=PruningConfig.eit_n, help="EIT phantoms (0: none)")
-    parser.add_argument("--generator", choices=["mri-vae", "mri-gan"], default=PruningConfig.generator)
+    parser.add_argument("--generator", choices=["mri-vae", "mri-vaegan", "mri-gan"], default=PruningConfig.generator)
     parser.add_argument("--accel", type=float, nargs="+", default=[PruningConfig.accel], help="one or more")
     parser.add_argument("--repeats", type=int, default=PruningConfig.repeats)
     parser.add_argument(

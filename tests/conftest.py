@@ -13,7 +13,9 @@ import tempfile
 os.environ["MANIFOLD_JAX_CACHE"] = "0"  # never the user's cache folder
 # One compilation cache for this run only, shared by the xdist workers and the notebook kernels
 # (they inherit the environment): a program that several tests compile is compiled once. It
-# starts empty and is deleted when the run ends, so every run still compiles what it runs.
+# starts empty and is deleted when the run ends, so every run still compiles what it runs. It keeps
+# even the smallest programs (the suite on 2 workers: 698 s -> 666 s; tests/operators, geometry and
+# models: 142 s with a 0.2 s threshold, 133 s with none).
 _OWN_CACHE = "MANIFOLD_TEST_RUN_CACHE" not in os.environ  # False in the xdist workers: the controller made it
 _RUN_CACHE = os.environ.setdefault(
     "MANIFOLD_TEST_RUN_CACHE", tempfile.mkdtemp(prefix="manifold-test-jax-") if _OWN_CACHE else ""
