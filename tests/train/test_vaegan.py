@@ -25,6 +25,10 @@ def _as_vaegan(cfg, **changes):
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, architecture="vaegan"), **changes)
 
 
+# the tests that start from the trained VAE run on one xdist worker (`--dist loadgroup`): it is trained once
+ON_ONE_WORKER = pytest.mark.xdist_group("vae_export")
+
+
 @pytest.fixture(scope="module")
 def vae_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("vae")
@@ -37,6 +41,7 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+@ON_ONE_WORKER
 def test_starts_from_the_vae_and_trains_both_networks(vae_export, tmp_path):
     still = train(_as_vaegan(VAE_CFG, init_from=str(vae_export), learning_rate=0.0, steps=1), tmp_path / "still")
     for a, b in zip(_leaves(nnx.state(still.model.vae)), _leaves(load_generator(vae_export).params), strict=True):
@@ -122,6 +127,7 @@ def test_adversarial_weight_is_scale_free():
     np.testing.assert_allclose(out, 0.5, rtol=1e-5)
 
 
+@ON_ONE_WORKER
 def test_init_from_refuses_other_generators(vae_export, tmp_path):
     wrong = _as_vaegan(VAE_CFG, init_from=str(vae_export))
     wrong = dataclasses.replace(wrong, model=dataclasses.replace(wrong.model, latent_dim=5))

@@ -20,8 +20,12 @@ from .conftest import lung_like_generator, mlp_generator, noise_std
 K, SIZE, PROBLEMS, DRAWS, KEPT = 4, 16, 20, 1000, 250
 
 
+# the tests that share the sampled calibration (25 s) run on one xdist worker (`--dist loadgroup`), so it is sampled once
+ON_ONE_WORKER = pytest.mark.xdist_group("posterior_calibration")
+
+
 @pytest.fixture(scope="module")
-def calibration():  # 25 s: its tests share an xdist_group, so one worker samples it (make test: --dist loadgroup)
+def calibration():
     """20 in-distribution problems (truth h ~ N(0, I)), MRI 8x, 1 % noise, sampled in one call."""
     G = mlp_generator(jax.random.key(0), k=K, size=SIZE)
     A = MRI(masks.random((SIZE, SIZE), 8, acs=2, key=jax.random.key(1)))
@@ -36,7 +40,7 @@ def calibration():  # 25 s: its tests share an xdist_group, so one worker sample
     return post, x_true, h_true
 
 
-@pytest.mark.xdist_group("calibration")
+@ON_ONE_WORKER
 def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibration):
     post, x_true, _ = calibration
     coverage = {}
@@ -48,7 +52,7 @@ def test_credible_intervals_are_calibrated_on_in_distribution_problems(calibrati
     assert 0.45 <= coverage[0.5] <= 0.55, coverage
 
 
-@pytest.mark.xdist_group("calibration")
+@ON_ONE_WORKER
 def test_chains_agree_on_the_calibration_problems(calibration):
     post, _, h_true = calibration
     assert post.rhat.shape == (PROBLEMS, K) and post.ess.shape == (PROBLEMS, K)
@@ -62,7 +66,7 @@ def test_chains_agree_on_the_calibration_problems(calibration):
     assert float(jnp.sqrt(jnp.mean(z**2))) < 2.0
 
 
-@pytest.mark.xdist_group("calibration")
+@ON_ONE_WORKER
 def test_posterior_mean_is_closer_to_the_truth_than_a_draw(calibration):
     post, x_true, _ = calibration
     assert post.h.shape == (PROBLEMS, 4, DRAWS, K)
@@ -259,7 +263,7 @@ def test_trajectories_cut_at_the_maximum_tree_depth_are_counted_and_warned(small
     # with the default depth no draw is cut (hence no warning): see the calibration problems above
 
 
-@pytest.mark.xdist_group("calibration")
+@ON_ONE_WORKER
 def test_adaptive_error_bars_agree_with_the_sampled_posterior_in_family(calibration):
     """On the manifold the adaptive solve barely moves, so its Laplace std should match NUTS's std."""
     post, x_true, _ = calibration
