@@ -83,8 +83,8 @@ MEDIUM = {"n_mni": 3, "n_tune": 3, "n_lesion": 2, "n_eit": 2, "tv_grid": (3e-3, 
 # -- MRI --------------------------------------------------------------------------------------------
 def _mri_methods(G, A, b, sigmas, *, lam, lam_tv, restarts, key):
     """Every MRI reconstruction of a batch of k-space ``b`` (noise std per image ``sigmas``)."""
-    adaptive = solve_adaptive(G, A, b, lam=lam, restarts=restarts, key=key)
-    latent_dc = data_consistency(A, b, adaptive.manifold_x)
+    adaptive = solve_adaptive(G, A, b, lam=lam, key=key)  # its default latent stage: the encoder, then Adam
+    latent = solve_latent(G, A, b, lam=lam, restarts=restarts, key=key, warn=False)
     sparse = jnp.stack(
         [
             # 5 alternations of 40 FISTA steps and 1 LM step: with k = 256 each LM step needs a full
@@ -98,8 +98,8 @@ def _mri_methods(G, A, b, sigmas, *, lam, lam_tv, restarts, key):
     return {
         "zero_filled": A.pinv(b).real,
         "tv": tv(A, b, lam=lam_tv),
-        "latent": adaptive.manifold_x,
-        "latent_dc": latent_dc,
+        "latent": latent.x,
+        "latent_dc": data_consistency(A, b, latent.x),
         "adaptive": adaptive.x,
         "sparse_haar": sparse,
     }, adaptive

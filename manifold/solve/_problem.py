@@ -35,6 +35,7 @@ __all__ = [
     "data_power",
     "flat_batch",
     "latent_start",
+    "per_data_weights",
     "prior_weights",
     "residual_fn",
     "stated_noise",
@@ -184,6 +185,14 @@ def prior_weights(
         return 0.0, s2, s2, 0.0
     rel = _scalar(DEFAULT_LAM if lam is None else lam, "lam")
     return rel, 0.0, s2, rel
+
+
+def per_data_weights(b: jax.Array, lam_rel, w_abs, s2, noise_rel) -> tuple[jax.Array, jax.Array]:
+    """``(w, noise)`` for one data vector ``b`` from the scalars of :func:`prior_weights`: the prior
+    weight ``w = relative * P(b) + absolute`` and the noise variance per real component, the stated
+    one when there is one, else the one the weight states (``noise relative * P(b)``, the MAP identity)."""
+    power = data_power(b)
+    return lam_rel * power + w_abs, jnp.where(s2 > 0, s2, noise_rel * power)
 
 
 def canonical(tree: Any) -> Any:

@@ -34,9 +34,9 @@ from manifold.solve._problem import (
     batch_shape,
     canonical,
     check_problem,
-    data_power,
     flat_batch,
     latent_start,
+    per_data_weights,
     prior_weights,
     residual_fn,
     stated_noise,
@@ -210,7 +210,7 @@ def _solve_batch(G, A, init, b, key, rows, lam_rel, w_abs, s2, noise_rel, sigma,
         base = _base_point(init_kind, init_i, G, A, b_i, k)
         h0 = _starts(base, key_i, restarts=restarts, k=k, sigma=sigma)
         r = residual_fn(G, A, b_i, rows)
-        w = lam_rel * data_power(b_i) + w_abs
+        w, noise = per_data_weights(b_i, lam_rel, w_abs, s2, noise_rel)
         if isinstance(solver, Adam):
             run = functools.partial(optim.adam, steps=solver.steps, lr=solver.learning_rate, record_path=record_path)
             hs, fs, hists, iters, paths = jax.vmap(lambda h: run(r, h, w))(h0)
@@ -226,7 +226,6 @@ def _solve_batch(G, A, init, b, key, rows, lam_rel, w_abs, s2, noise_rel, sigma,
         x = G(h)
         res = real_view(A(x) - b_i)
         residual = jnp.linalg.norm(res) / jnp.linalg.norm(real_view(b_i))
-        noise = jnp.where(s2 > 0, s2, noise_rel * data_power(b_i))  # the stated noise, else the weight's (MAP)
         evidence = _evidence(res, b_i, h, noise)
         return LatentSolution(
             h, x, residual, fs[best], hists[best], iters[best], hs, fs, paths[best], w, noise, *evidence

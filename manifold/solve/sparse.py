@@ -47,8 +47,8 @@ from manifold.solve._problem import (
     batch_shape,
     canonical,
     check_problem,
-    data_power,
     flat_batch,
+    per_data_weights,
     prior_weights,
     stated_noise,
 )
@@ -107,8 +107,7 @@ def _sparse_batch(G, A, W, b, h0, lam_rel, w_abs, mu_abs, mu_noise, s2, noise_re
     synthesis = (lambda c: c) if W is None else W.adjoint
 
     def one(b_i, h_i):
-        lam = lam_rel * data_power(b_i) + w_abs
-        noise = jnp.where(s2 > 0, s2, noise_rel * data_power(b_i))  # the stated noise, else the weight's (MAP)
+        lam, noise = per_data_weights(b_i, lam_rel, w_abs, s2, noise_rel)
         mu = mu_abs + mu_noise * jnp.sqrt(noise)
 
         def data_res(x):

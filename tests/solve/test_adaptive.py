@@ -8,7 +8,8 @@ from conftest import SIZE, K, mlp_generator, nonlinear_map, rel
 
 from manifold.models import Generator
 from manifold.operators import Denoise, Inpaint, gaussian_noise
-from manifold.solve import AdaptiveSolution, data_consistency, solve_adaptive, solve_latent
+from manifold.solve import Adam, AdaptiveSolution, data_consistency, solve_adaptive, solve_latent
+from manifold.solve.adaptive import ENCODER_LATENT
 
 
 def _lesioned(G, key):
@@ -138,6 +139,49 @@ def test_latent_stage_matches_solve_latent(G, mri4):
     sol = solve_adaptive(G, mri4, b, noise_level=s, key=key, steps=5, restarts=4)
     latent = solve_latent(G, mri4, b, noise_level=s, key=key, restarts=4, warn=False)
     np.testing.assert_allclose(np.asarray(sol.manifold_x), np.asarray(latent.x), atol=1e-6)
+
+
+def _with_encoder(G):
+    """``G`` with a (crude, fixed linear) encoder."""
+    E = jax.random.normal(jax.random.key(21), (SIZE * SIZE, K)) / SIZE
+    return G.replace(encode=lambda p, x: x.reshape((x.shape[0], -1)) @ E)
+
+
+def test_with_an_encoder_the_default_latent_stage_is_one_adam_run_from_the_encoded_pinv(G, mri4):
+    Ge = _with_encoder(G)
+    x = _lesioned(G, jax.random.key(7))
+    b, s = _noisy(mri4, x, jax.random.key(8))
+    key = jax.random.key(9)
+    sol = solve_adaptive(Ge, mri4, b, noise_level=s, key=key, steps=5)
+    # run inside the refinement's compiled step (all measured data, the latent prior weight): the same
+    # iterates as solve_latent's Adam from the same start, whose objective differs by a constant factor
+    latent = solve_latent(Ge, mri4, b, noise_level=s, solver=ENCODER_LATENT, restarts=1, init="encoder", warn=False)
+    np.testing.assert_allclose(np.asarray(sol.manifold_x), np.asarray(latent.x), atol=1e-4)
+    start = solve_latent(Ge, mri4, b, noise_level=s, solver=Adam(steps=1), restarts=1, init="encoder", warn=False)
+    assert rel(sol.manifold_x, latent.x) < 1e-4 < rel(sol.manifold_x, start.x)  # it moved from the start
+    # the stopping rule and the histories count the refinement's iterates only
+    assert sol.validation_history.shape == (6,) and 0 <= int(sol.stop_step) <= 5
+    # an explicit choice of the latent solve (here solve_latent's LM with random restarts) is kept
+    lm = solve_adaptive(Ge, mri4, b, noise_level=s, key=key, steps=5, restarts=4)
+    reference = solve_latent(Ge, mri4, b, noise_level=s, key=key, restarts=4, warn=False)
+    np.testing.assert_allclose(np.asarray(lm.manifold_x), np.asarray(reference.x), atol=1e-6)
+
+
+def test_a_latent_stage_without_an_encoder_runs_fused_from_other_starts(G, mri4):
+    b, s = _noisy(mri4, _lesioned(G, jax.random.key(7)), jax.random.key(8))
+    adam = Adam(steps=40, learning_rate=0.05)
+    sol = solve_adaptive(G, mri4, b, noise_level=s, key=jax.random.key(9), steps=3, solver=adam, restarts=1, init="zeros")
+    latent = solve_latent(G, mri4, b, noise_level=s, solver=adam, restarts=1, init="zeros", warn=False)
+    np.testing.assert_allclose(np.asarray(sol.manifold_x), np.asarray(latent.x), atol=1e-4)
+
+
+def test_a_latent_stage_that_fails_raises(G, mri4):
+    bad = G.replace(encode=lambda p, x: jnp.full((x.shape[0], K), jnp.nan))
+    b = mri4(G(jnp.zeros(K)))
+    with pytest.raises(ValueError, match="G, A: the latent solve produced NaN"):
+        solve_adaptive(bad, mri4, b, noise_level=0.1, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="restarts"):
+        solve_adaptive(G, mri4, b, noise_level=0.1, key=jax.random.key(0), restarts=0)
 
 
 def test_error_bars_are_off_by_default_and_equal_the_noise_where_data_are_put_back(G):
