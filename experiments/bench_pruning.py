@@ -3,9 +3,9 @@ restarts and with ``keep`` restarts after ``screen_steps``, over many MRI and EI
 
     python experiments/bench_pruning.py            # 8 + 8 MRI problems, 3 EIT phantoms
     python experiments/bench_pruning.py --n 4 --eit-n 0
-    python experiments/bench_pruning.py --generator mri-gan --accel 8 --eit-n 0
+    python experiments/bench_pruning.py --generator mri-gan-64 --accel 8 --eit-n 0
 
-Problem sets: the shipped ``mri-vae`` (or ``--generator mri-gan``) at 4x (``--accel``) random undersampling with in-range targets
+Problem sets: the shipped ``mri-vae`` (or ``--generator mri-gan-64``) at 4x (``--accel``) random undersampling with in-range targets
 ``x* = G(h*)`` without noise, and with held-out MNI152 slices and 1 % complex noise (the solver
 then fits the closest point of the manifold, and restarts can end in different local minima); the
 shipped ``eit-vae`` through the nonlinear FEM (208 measurements) on held-out lung phantoms with
@@ -46,7 +46,7 @@ from manifold.solve import LM, solve_latent
 class PruningConfig:
     n: int = 8  # MRI problems per set
     eit_n: int = 3  # EIT phantoms
-    generator: str = "mri-vae"  # the MRI generator: "mri-vae", "mri-vaegan" or "mri-gan"
+    generator: str = "mri-vae"  # the MRI generator: "mri-vae", "mri-gan" or "mri-gan-64"
     accel: float = 4.0
     acs: int = 4
     noise: float = 0.01
@@ -126,7 +126,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=PruningConfig.n, help="MRI problems per set")
     parser.add_argument("--eit-n", type=int, default=PruningConfig.eit_n, help="EIT phantoms (0: none)")
-    parser.add_argument("--generator", choices=["mri-vae", "mri-vaegan", "mri-gan"], default=PruningConfig.generator)
+    parser.add_argument("--generator", choices=["mri-vae", "mri-gan", "mri-gan-64"], default=PruningConfig.generator)
     parser.add_argument("--accel", type=float, nargs="+", default=[PruningConfig.accel], help="one or more")
     parser.add_argument("--repeats", type=int, default=PruningConfig.repeats)
     parser.add_argument(

@@ -4,7 +4,7 @@
     python experiments/bench_uncertainty.py --quick    # 100 draws, 2000 RWM steps
     python experiments/bench_uncertainty.py --force    # report the ratio on a loaded machine (marked FORCED)
 
-One problem: the shipped 64x64 ``mri-gan`` (k = 16; ``--generator random`` for a randomly
+One problem: the shipped 64x64 ``mri-gan-64`` (k = 16; ``--generator random`` for a randomly
 initialised 64x64 VAE decoder with k = 16), MRI 4x random lines (4 calibration lines), an
 in-range truth ``G(h*)`` with ``h* ~ N(0, I)``, 1 % complex noise.
 
@@ -46,7 +46,7 @@ from manifold.uncertainty import sample_posterior
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    generator: str = "mri-gan"  # "mri-gan" | "random"
+    generator: str = "mri-gan-64"  # "mri-gan-64" | "random"
     accel: float = 4.0
     acs: int = 4
     noise_percent: float = 1.0
@@ -60,8 +60,8 @@ class BenchConfig:
 
 def problem(cfg: BenchConfig):
     """``(G, A, b, s, label)``: generator, MRI operator, noisy in-range data and its noise level."""
-    if cfg.generator == "mri-gan":
-        G = load_generator("mri-gan")
+    if cfg.generator == "mri-gan-64":
+        G = load_generator("mri-gan-64")
     else:
         G = build_model(ModelConfig("vae", latent_dim=16, image_size=64)).as_generator(name="random-vae")
     k_h, k_m, k_n = jax.random.split(jax.random.key(cfg.seed), 3)
@@ -107,7 +107,7 @@ def ess_min(hs) -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", choices=["mri-gan", "random"], default=BenchConfig.generator)
+    parser.add_argument("--generator", choices=["mri-gan-64", "random"], default=BenchConfig.generator)
     parser.add_argument("--quick", action="store_true", help="100 draws after 100 warm-up steps, 2000 RWM steps")
     add_force_flag(parser)
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
     python experiments/bench_warm_start.py               # MRI (shipped mri-vae, 4x), defaults
     python experiments/bench_warm_start.py --problem eit # the README tour's nonlinear EIT solve
-    python experiments/bench_warm_start.py --problem mri-gan  # a small problem (64x64, k = 16): start-up dominates
+    python experiments/bench_warm_start.py --problem mri-gan-64  # a small problem (64x64, k = 16): start-up dominates
     python experiments/bench_warm_start.py --start-jacobian shared  # LM(start_jacobian="shared")
 
 Runs the same small script in fresh Python processes: once with the compilation cache off
@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
     else:
         from manifold.operators import MRI, masks
 
-        G = load_generator("mri-gan" if sys.argv[1] == "mri-gan" else "mri-vae")
+        G = load_generator("mri-gan-64" if sys.argv[1] == "mri-gan-64" else "mri-vae")
         A = MRI(masks.random(G.image_shape, 4, acs=4, key=jax.random.key(1)))
         b = A(G(jax.random.normal(jax.random.key(2), (G.latent_dim,))))
     jax.block_until_ready(b)
@@ -72,7 +72,7 @@ def child(problem: str, start_jacobian: str, cache: str) -> tuple[float, ...]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problem", choices=["mri", "mri-gan", "eit"], default="mri")
+    parser.add_argument("--problem", choices=["mri", "mri-gan-64", "eit"], default="mri")
     parser.add_argument("--runs", type=int, default=3, help="warm processes")
     parser.add_argument(
         "--start-jacobian", choices=["each", "shared"], default="each", help="LM's start_jacobian ('each': the default)"

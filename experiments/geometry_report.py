@@ -117,7 +117,7 @@ def inverse_section(G, cfg, key) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = GeometryReportConfig()
-    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, eit-vae or a model directory")
+    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, mri-gan-64, eit-vae or a model directory")
     parser.add_argument("--size", type=int, default=defaults.size, help="image size of the analytic generators")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--quick", action="store_true", help="small sample counts (a few minutes on CPU)")

@@ -1,6 +1,6 @@
 """Could an early-exit rule make the default solver faster without changing its answer?
 
-    python experiments/restart_screens.py                          # mri-gan at 8x, 8 + 8 problems
+    python experiments/restart_screens.py                          # mri-gan-64 at 8x, 8 + 8 problems
     python experiments/restart_screens.py --generator mri-vae --accel 4 --n 3
     python experiments/restart_screens.py --eit-n 3 --n 0          # EIT through the nonlinear FEM
 
@@ -97,7 +97,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=PruningConfig.n, help="MRI problems per set (0: none)")
     parser.add_argument("--eit-n", type=int, default=0, help="EIT phantoms (0: none)")
-    parser.add_argument("--generator", choices=["mri-vae", "mri-gan"], default="mri-gan")
+    parser.add_argument("--generator", choices=["mri-vae", "mri-gan-64"], default="mri-gan-64")
     parser.add_argument("--accel", type=float, default=8.0)
     args = parser.parse_args(argv)
     cfg = PruningConfig(n=args.n, eit_n=args.eit_n, generator=args.generator, accel=args.accel)

@@ -77,7 +77,7 @@ def score(G, mask_list, cfg, key) -> dict[str, float]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = SamplingDesignConfig()
-    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, eit-vae or a model directory")
+    parser.add_argument("--generator", default=defaults.generator, help="spot, lung, mri-vae, mri-gan, mri-gan-64, eit-vae or a model directory")
     parser.add_argument("--size", type=int, default=defaults.size, help="image size of the analytic generators")
     parser.add_argument("--accel", type=int, default=defaults.accel)
     parser.add_argument("--seed", type=int, default=defaults.seed)

@@ -1,6 +1,6 @@
-"""Train the MRI GAN (MNI152 axial slices 64x64, k = 16; non-saturating loss + R1); see ``experiments/configs/train.py``.
+"""Fine-tune ``mri-vae`` as a VAE-GAN with the spectral penalty (128x128, k = 256; shipped as ``mri-gan``).
 
-    python experiments/train_mri_gan.py --workdir runs/mri-gan --max-minutes 50
+    python experiments/train_mri_gan.py --workdir runs/mri-gan --max-minutes 60
     python experiments/train_mri_gan.py --workdir runs/mri-gan --resume --export checkpoints/mri-gan
 """
 

@@ -8,7 +8,7 @@
     python experiments/uncertainty.py --only eit-calibration --seed 1   # 20 other problems (every draw from the seed)
 
 Cases: MRI 4x and 8x (random phase-encoding lines, 4 calibration lines) on the shipped 64x64
-``mri-gan`` (k = 16; the shipped 128x128 ``mri-vae`` has k = 256, and NUTS through its decoder
+``mri-gan-64`` (k = 16; the shipped 128x128 ``mri-vae`` has k = 256, and NUTS through its decoder
 takes about an hour per problem on 2 CPU cores, so it is not used here), and EIT (16 electrodes,
 208 measurements, nonlinear FEM) on the shipped ``eit-vae`` (k = 8, 128x128). 1 % noise.
 
@@ -57,7 +57,7 @@ LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 @dataclasses.dataclass(frozen=True)
 class UncertaintyConfig:
-    mri_generator: str = "mri-gan"
+    mri_generator: str = "mri-gan-64"
     accels: tuple[float, ...] = (4.0, 8.0)
     acs: int = 4
     noise_percent: float = 1.0

@@ -2,7 +2,7 @@
 
 Generators are named: ``spot`` (the analytic bright-spot generator, ``k = 2``), ``lung`` (the lung
 EIT phantom parameter map, a generator with exactly 8 parameters), or a shipped checkpoint
-(``mri-vae``, ``mri-gan``, ``eit-vae``) or a model directory (an exported generator or a training
+(``mri-vae``, ``mri-gan``, ``mri-gan-64``, ``eit-vae``) or a model directory (an exported generator or a training
 workdir such as ``runs/mri-vae``) loaded with :func:`manifold.models.load_generator`.
 ``--quick`` shrinks every count so that a script finishes in a few minutes on 2 CPU cores.
 """

@@ -30,14 +30,14 @@ Choices:
   so more cost only memory, 2 GB), and its 12000 steps (2.5 h on 2 cores) ran as resumed runs of
   ``--max-minutes`` each: held out 26.87 dB, the model shipped now. Above 10 000 images the PPCA
   start uses the randomized SVD.
-* **mri-gan**: MNI152 axial slices 64x64, ``k = 16``. One template gives ~100 distinct
+* **mri-gan-64**: MNI152 axial slices 64x64, ``k = 16``. One template gives ~100 distinct
   training slices that vary mainly with slice position (1 parameter); augmentation adds a
   rotation, an intensity scale and a smooth 4x4-grid elastic warp. 16 latent variables capture the
   position and the dominant warp modes while keeping ``k`` small enough that undersampled MRI
   (a few thousand measurements) stays far above the ``~2k`` measurements an injective ``A`` on
   ``M`` needs; ``k = 32`` reconstructs held-out slices only marginally better at this data size.
   Images lie in [0, 1], so the output is a sigmoid.
-* **mri-vaegan** (shipped): ``mri-vae`` fine-tuned as a VAE-GAN (``ModelConfig("vaegan")``,
+* **mri-gan** (shipped; formerly named ``mri-vaegan``): ``mri-vae`` fine-tuned as a VAE-GAN (``ModelConfig("vaegan")``,
   ``init_from="mri-vae"``, a tenth of its learning rate): an anti-aliased discriminator on the
   reconstructions and on prior samples, adversarial pull 0.25 of the reconstruction's
   (:func:`manifold.train.vaegan_losses`). Without a spectral term (2300 steps, 66 min on 2 cores)
@@ -113,7 +113,7 @@ def mri_vae(smoke: bool = False) -> TrainConfig:
     )  # fmt: skip
 
 
-def mri_gan(smoke: bool = False) -> TrainConfig:
+def mri_gan_64(smoke: bool = False) -> TrainConfig:
     if smoke:
         return TrainConfig(
             ModelConfig("gan", latent_dim=16, image_size=16, channels=(16, 8, 8)),
@@ -128,7 +128,7 @@ def mri_gan(smoke: bool = False) -> TrainConfig:
     )  # fmt: skip
 
 
-def mri_vaegan(smoke: bool = False) -> TrainConfig:
+def mri_gan(smoke: bool = False) -> TrainConfig:
     vae = mri_vae(smoke=smoke)
     vaegan = dataclasses.replace(vae, model=dataclasses.replace(vae.model, architecture="vaegan"))
     if smoke:
@@ -143,8 +143,8 @@ CONFIGS = {
     "eit-vae": eit_vae,
     "eit-clinical-vae": eit_clinical_vae,
     "mri-vae": mri_vae,
+    "mri-gan-64": mri_gan_64,
     "mri-gan": mri_gan,
-    "mri-vaegan": mri_vaegan,
 }
 
 

@@ -18,7 +18,7 @@
 # **off-manifold warning** and the image-adaptive solve that goes beyond the manifold.
 #
 # `MANIFOLD_NOTEBOOK_QUICK=1` uses fewer restarts and iterations and, for MRI, the small 64x64
-# `mri-gan` (k = 16) instead of the 128x128 `mri-vae` (k = 256), so that a test runs it quickly.
+# `mri-gan-64` (k = 16) instead of the 128x128 `mri-vae` (k = 256), so that a test runs it quickly.
 
 # %%
 import os
@@ -42,7 +42,7 @@ QUICK = os.environ.get("MANIFOLD_NOTEBOOK_QUICK", "0") == "1"
 OUT = Path(os.environ.get("MANIFOLD_NOTEBOOK_OUT", "out/notebooks")) / "02"
 OUT.mkdir(parents=True, exist_ok=True)
 RESTARTS = 2 if QUICK else 8
-MRI_GENERATOR = "mri-gan" if QUICK else "mri-vae"
+MRI_GENERATOR = "mri-gan-64" if QUICK else "mri-vae"
 SPAN = LUNG_VALUE_RANGE[1] - LUNG_VALUE_RANGE[0]
 
 

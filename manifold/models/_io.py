@@ -52,7 +52,7 @@ __all__ = [
     "write_generator",
 ]
 
-SHIPPED = ("eit-vae", "eit-clinical-vae", "mri-vae", "mri-vaegan", "mri-gan")
+SHIPPED = ("eit-vae", "eit-clinical-vae", "mri-vae", "mri-gan", "mri-gan-64")
 
 
 def checkpoints_dir() -> Path:
@@ -276,7 +276,7 @@ def load_generator(
     loads it anyway, checking only that the stored array shapes fit the architecture.
 
     Args:
-      name_or_path: ``"eit-vae"``, ``"eit-clinical-vae"``, ``"mri-vae"``, ``"mri-vaegan"``, ``"mri-gan"`` (the shipped
+      name_or_path: ``"eit-vae"``, ``"eit-clinical-vae"``, ``"mri-vae"``, ``"mri-gan"``, ``"mri-gan-64"`` (the shipped
         models in the repository's ``checkpoints/``), an exported generator directory
         (:func:`manifold.train.export_generator`), or a training workdir.
       architecture, latent_dim, image_shape: optional expectations; a checkpoint that differs

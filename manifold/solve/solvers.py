@@ -53,7 +53,7 @@ class LM:
     The defaults are the fastest setting validated to give the same answer as exact LM with every
     restart run to the end (``experiments/bench_pruning.py``, on the first shipped weights of the
     128x128 ``mri-vae`` (k = 256; 8 000 images x 2 000 steps, not yet re-validated on today's) at 4x
-    and the ``mri-gan`` at 8x, in range and on held-out slices, and EIT through the nonlinear FEM):
+    and the 64x64 ``mri-gan-64`` at 8x, in range and on held-out slices, and EIT through the nonlinear FEM):
     Broyden's secant Jacobian, every restart to the end, the best one confirmed with an exact
     Jacobian. Pruning the restarts (``keep=2``) is 2-5x faster and agrees on the unimodal
     problems, but on the multimodal ones (the GAN at 8x off its manifold) it kept the wrong
@@ -82,7 +82,7 @@ class LM:
         Broyden updates as they run; for large ``k`` the per-restart Jacobians are most of a
         Broyden solve's cost (``k = 256``: 8 restarts x 256 JVPs). Validated for near-linear
         generators only: on the first shipped ``mri-vae`` (probabilistic PCA plus a residual, k = 256)
-        it agrees with exact LM and is 1.4-2.4x faster; on the non-linear ``mri-gan`` at 8x with
+        it agrees with exact LM and is 1.4-2.4x faster; on the non-linear ``mri-gan-64`` at 8x with
         held-out slices it kept the best restart in 4 of 8 problems (``LM()``: 7 of 8). With
         ``jacobian="exact"`` it affects only the first iteration.
 

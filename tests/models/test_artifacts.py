@@ -114,7 +114,7 @@ def training_mixture():
     return functools.cache(lambda size: np.asarray(mri_training_images(128, size=size, key=jax.random.key(2))))
 
 
-@pytest.mark.parametrize("name", ["mri-vae", "mri-vaegan"])
+@pytest.mark.parametrize("name", ["mri-vae", "mri-gan"])
 def test_shipped_mri_generators_draw_no_grid(name, training_mixture):
     """Prior samples against the training mixture: no peak at the upsampling frequencies, and no
     more high-frequency power than the data (in particular along the axes)."""

@@ -177,7 +177,7 @@ def test_train_script_smoke_and_resume(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, k", [("train_mri_vae", 16), ("train_mri_gan", 16), ("train_mri_vaegan", 16), ("train_eit_clinical_vae", 8)]
+    "name, k", [("train_mri_vae", 16), ("train_mri_gan_64", 16), ("train_mri_gan", 16), ("train_eit_clinical_vae", 8)]
 )
 def test_other_train_scripts_smoke(name, k, tmp_path):
     _run_script(name, ["--smoke", "--workdir", str(tmp_path), "--export", str(tmp_path / "export")])
