@@ -87,6 +87,19 @@ def _soft(v, t):
     return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0.0)
 
 
+def _fista(grad: Callable, c: jax.Array, t, mu, steps: int) -> jax.Array:
+    """``steps`` FISTA iterations on ``f(c) + mu ||c||_1`` from ``c`` with step ``t`` (``grad`` = f's gradient)."""
+
+    def step(state, _):
+        c, z, tk = state
+        c_new = _soft(z - t * grad(z), t * mu)
+        t_new = (1.0 + jnp.sqrt(1.0 + 4.0 * tk * tk)) / 2.0
+        return (c_new, c_new + ((tk - 1.0) / t_new) * (c_new - c), t_new), None
+
+    (c, _, _), _ = jax.lax.scan(step, (c, c, jnp.float32(1.0)), None, length=steps)
+    return c
+
+
 def _jacobian_norm(A, x, iters: int = 30):
     """``||dA(x)||`` by power iteration on ``J^T J`` from a fixed (deterministic) start."""
     fn = lambda z: real_view(A(z))
@@ -122,16 +135,7 @@ def _sparse_batch(G, A, W, b, h0, lam_rel, w_abs, mu_abs, mu_noise, s2, noise_re
 
         def c_step(h, c):
             g_img = G(h)
-            grad = jax.grad(lambda c: jnp.sum(data_res(g_img + synthesis(c)) ** 2))
-
-            def fista(state, _):
-                c, z, tk = state
-                c_new = _soft(z - t * grad(z), t * mu)
-                t_new = (1.0 + jnp.sqrt(1.0 + 4.0 * tk * tk)) / 2.0
-                return (c_new, c_new + ((tk - 1.0) / t_new) * (c_new - c), t_new), None
-
-            (c, _, _), _ = jax.lax.scan(fista, (c, c, jnp.float32(1.0)), None, length=v_steps)
-            return c
+            return _fista(jax.grad(lambda c: jnp.sum(data_res(g_img + synthesis(c)) ** 2)), c, t, mu, v_steps)
 
         def alternate(state, _):
             h, c = state

@@ -184,6 +184,41 @@ def test_a_latent_stage_that_fails_raises(G, mri4):
         solve_adaptive(G, mri4, b, noise_level=0.1, key=jax.random.key(0), restarts=0)
 
 
+def test_the_sparse_deviation_explains_what_the_generator_misses(G, mri4):
+    x = _lesioned(G, jax.random.key(7))
+    b, s = _noisy(mri4, x, jax.random.key(8))
+    run = lambda **kw: solve_adaptive(G, mri4, b, noise_level=s, key=jax.random.key(9), steps=30, restarts=4, **kw)
+    none, haar = run(data_consistency=False, deviation="none"), run(data_consistency=False, deviation="haar")
+    assert float(haar.residual) < 0.8 * float(none.residual)
+    lesion = (slice(5, 7), slice(9, 11))
+    contrast = lambda sol: float(jnp.mean(sol.x[lesion] - none.manifold_x[lesion]))
+    assert contrast(haar) > contrast(none)
+    # by default the deviation comes with data consistency (MRI here), and then it is the Haar one
+    np.testing.assert_allclose(np.asarray(run().x), np.asarray(run(deviation="haar").x), atol=1e-6)
+    assert not np.allclose(np.asarray(run().x), np.asarray(run(deviation="none").x), atol=1e-4)
+
+
+def test_a_pure_noise_residual_adds_no_deviation(G, mri4):
+    """On the manifold, the misfit after the refinement is noise: the universal threshold keeps it out."""
+    x = G(jax.random.normal(jax.random.key(3), (K,)))
+    b, s = _noisy(mri4, x, jax.random.key(4))
+    kw = dict(noise_level=s, key=jax.random.key(9), steps=20, restarts=4, data_consistency=False)
+    np.testing.assert_allclose(
+        np.asarray(solve_adaptive(G, mri4, b, deviation="haar", **kw).x),
+        np.asarray(solve_adaptive(G, mri4, b, deviation="none", **kw).x),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(("deviation", "size"), [("wavelet", SIZE), ("haar", SIZE + 1)])
+def test_a_deviation_that_does_not_fit_raises(deviation, size):
+    G = mlp_generator(jax.random.key(0), size=size)
+    A = Inpaint(jnp.ones((size, size), bool).at[0, 0].set(False))
+    b = A(G(jnp.zeros(K)))
+    with pytest.raises(ValueError, match="deviation"):
+        solve_adaptive(G, A, b, noise_level=0.1, key=jax.random.key(0), deviation=deviation)
+
+
 def test_error_bars_are_off_by_default_and_equal_the_noise_where_data_are_put_back(G):
     """Inpainting with data consistency: measured pixels are the data, so their std is the noise level."""
     mask = jax.random.uniform(jax.random.key(3), (SIZE, SIZE)) < 0.5
