@@ -531,7 +531,8 @@ def solve_adaptive(
         step 1. On held-out synthetic MR slices (4x and 8x, 1 % noise; 4 for ``mri-vae``, 8 for
         ``mri-gan``) the encoder start with 100 Adam steps reaches the latent objective of 8 LM
         restarts, and the adaptive PSNR differs from the LM start's by 0.01-0.15 dB (either sign);
-        the first call of a 128 x 128 ``mri-vae`` solve is 2.7x faster (``experiments/bench_adaptive.py``).
+        the LM stage's separate compilation and its ~20 s of iterations (k = 256, 8 restarts at their
+        cap) are gone from the first call (``experiments/bench_adaptive.py``).
 
     Returns:
       An :class:`AdaptiveSolution`: ``.x``, ``.h``, ``.manifold_x`` (the plain latent solution),
