@@ -207,7 +207,6 @@ def _refine_batch(
     pull,
     holdout,
     latent_lr,
-    sigma,
     W,
     *,
     selection,
@@ -232,7 +231,6 @@ def _refine_batch(
     free0, frozen = _split(G, selection)
     scales = [jnp.maximum(jnp.mean(p * p), 1e-12) for p in free0]
     opt, opt_latent = optax.adam(lr), optax.adam(latent_lr)
-    select = lambda c, new, old: jax.tree_util.tree_map(lambda a, o: jnp.where(c, a, o), new, old)
 
     def one(b_i, h_i, key_i):
         # w: the latent prior weight, the objective's scale (||r||^2 / (2 w) + ||h||^2 / 2: by the MAP
@@ -241,7 +239,7 @@ def _refine_batch(
         w, s2 = per_data_weights(b_i, *weights)
         if latent_steps:
             h_i = _starts(
-                _base_point(init_kind, None, G, A, b_i, k), jax.random.fold_in(key_i, 2), restarts=1, k=k, sigma=sigma
+                _base_point(init_kind, None, G, A, b_i, k), jax.random.fold_in(key_i, 2), restarts=1, k=k, sigma=1.0  # solve_latent's sigma_init
             )[0]
         val, fit = _holdout_mask(key_i, b_i, holdout)
         n_fit = jnp.maximum(jnp.sum(fit), 1).astype(jnp.float32)
@@ -270,15 +268,15 @@ def _refine_batch(
             variables, state, state_latent, best, start = carry
             refining = t >= latent_steps
             (_, (x, f_fit, f_val)), g = jax.value_and_grad(loss, has_aux=True)(variables, refining)
-            start = select(t == latent_steps, x, start)  # the latent solution G_theta0(h*)
-            best = select(refining, _keep_best(best, f_val, x, kept(variables), margin), best)
+            start = _select(t == latent_steps, x, start)  # the latent solution G_theta0(h*)
+            best = _select(refining, _keep_best(best, f_val, x, kept(variables), margin), best)
             updates, new_state = opt.update(g, state, variables)
             if not latent_steps:
                 return (optax.apply_updates(variables, updates), new_state, state_latent, best, start), (f_fit, f_val)
             latent_updates, state_latent = opt_latent.update(g[1], state_latent, variables[1])
             latent_only = (variables[0], optax.apply_updates(variables[1], latent_updates))
-            variables = select(refining, optax.apply_updates(variables, updates), latent_only)
-            state = select(refining, new_state, state)  # fresh Adam moments when the refinement starts
+            variables = _select(refining, optax.apply_updates(variables, updates), latent_only)
+            state = _select(refining, new_state, state)  # fresh Adam moments when the refinement starts
             return (variables, state, state_latent, best, start), (f_fit, f_val)
 
         variables0 = (free0, h_i)
@@ -401,13 +399,17 @@ def _consistency_batch(A, b, x, *, iterations):
     return jax.vmap(lambda b_i, x_i: _data_consistency(A, b_i, x_i, iterations))(b, x)
 
 
+def _select(c, new, old):
+    """``new`` where ``c``, else ``old``, leaf by leaf."""
+    return jax.tree_util.tree_map(lambda a, o: jnp.where(c, a, o), new, old)
+
+
 def _keep_best(best, f_val, x, v, margin):
     """Update ``(kept misfit, x, variables v, its iterate, iterate counter)``: keep the current iterate
     when its held-out misfit is below ``margin`` times the kept one's (always at the first iterate)."""
     f_best, x_best, v_best, t_best, t = best
     better = f_val < jnp.where(jnp.isinf(f_best), jnp.inf, margin * f_best)
-    pick = lambda new, old: jax.tree_util.tree_map(lambda a, c: jnp.where(better, a, c), new, old)
-    return pick(f_val, f_best), pick(x, x_best), pick(v, v_best), pick(t, t_best), t + 1
+    return _select(better, (f_val, x, v, t), (f_best, x_best, v_best, t_best)) + (t + 1,)
 
 
 def _laplace_std(G, A, b, h, s2, key, consistency, n_noise: int = 64):
@@ -593,10 +595,9 @@ def solve_adaptive(
         raise ValueError("data_consistency: A has no pinv (pseudo-inverse); pass data_consistency=False")
     W, deviation_steps = _deviation_transform(deviation, bool(data_consistency), image_shape)
     complex_data = bool(jnp.iscomplexobj(b))
-    lam_rel, w_abs, _, _ = prior_weights(lam, noise_level, complex_data=complex_data)
-    if lam_rel == 0.0 and w_abs == 0.0:
-        raise ValueError("lam: solve_adaptive needs a noise scale; lam = 0 states noiseless data, give noise_level > 0")
     weights = prior_weights(lam, noise_level, complex_data=complex_data, calibrated=getattr(G, "prior_weight", None))
+    if weights[0] == 0.0 and weights[1] == 0.0:
+        raise ValueError("lam: solve_adaptive needs a noise scale; lam = 0 states noiseless data, give noise_level > 0")
     solver, restarts, init = _latent_options(G, A, solver, restarts, init)
     batch = batch_shape(b, out_shape)
     flat = flat_batch(b, out_shape)
@@ -626,7 +627,6 @@ def solve_adaptive(
         jnp.float32(pull),
         jnp.float32(holdout),
         jnp.float32(solver.learning_rate if fused else 0.0),
-        jnp.float32(1.0),
         W,
         selection=selection,
         steps=steps,
