@@ -27,6 +27,23 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 # 183 s -> 115 s). Set in the environment, so notebook kernels and child processes inherit it.
 # Benchmarks and user code keep the default, fully optimised compilation.
 os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+# XLA:CPU's newer (MLIR) fusion emitters compile more slowly than the classic ones: with them off,
+# tests/solve/test_adaptive.py + test_sparse_and_learned_map.py took 60 s instead of 89 s (one
+# process). Same programs, same semantics. The flag is probed once in a child process (the xdist
+# workers and notebook kernels inherit the result): a jaxlib without it would abort on it.
+_FAST_EMITTERS_OFF = "--xla_cpu_use_fusion_emitters=false"
+if "MANIFOLD_TEST_XLA_FLAGS" not in os.environ:
+    import subprocess
+    import sys
+
+    _flags = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_EMITTERS_OFF}".strip()
+    _probe = subprocess.run(
+        [sys.executable, "-c", "import jax.numpy as jnp; jnp.zeros(1).block_until_ready()"],
+        env={**os.environ, "XLA_FLAGS": _flags},
+        capture_output=True,
+    )
+    os.environ["MANIFOLD_TEST_XLA_FLAGS"] = _flags if _probe.returncode == 0 else os.environ.get("XLA_FLAGS", "")
+os.environ["XLA_FLAGS"] = os.environ["MANIFOLD_TEST_XLA_FLAGS"]
 
 import jax  # noqa: E402 (after the environment above, which jax reads at import)
 

@@ -39,12 +39,13 @@ from manifold.optim._core import (
     lm_result,
     lm_run,
 )
-from manifold.optim._jit import as_pytree, jit_call
+from manifold.optim._jit import as_pytree, fast_compile_options, jit_call
 
 __all__ = [
     "LMState",
     "adam",
     "as_pytree",
+    "fast_compile_options",
     "jit_call",
     "laplace_factor",
     "levenberg_marquardt",

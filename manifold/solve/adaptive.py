@@ -183,19 +183,15 @@ def _holdout_mask(key, b, fraction):
     return measured & pick, measured & ~pick
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "selection",
-        "steps",
-        "consistency",
-        "uncertainty",
-        "latent_steps",
-        "init_kind",
-        "k",
-        "deviation_steps",
-    ),
-)
+_REFINE_STATIC = ("selection", "steps", "consistency", "uncertainty", "latent_steps", "init_kind", "k", "deviation_steps")
+
+
+@functools.cache
+def _refine_program() -> Callable:
+    """:func:`_refine_batch` compiled, with :func:`manifold.optim.fast_compile_options` (made on first use)."""
+    return jax.jit(_refine_batch, static_argnames=_REFINE_STATIC, compiler_options=optim.fast_compile_options() or None)
+
+
 def _refine_batch(
     G,
     A,
@@ -616,7 +612,7 @@ def solve_adaptive(
         raise TypeError("G: G(h) does not depend on any of the selected weights; choose others with refine=")
     keys = jax.random.split(jax.random.fold_in(key, 1), n)
     G_, A_, flat, h0, keys = canonical((G, optim.as_pytree(A), flat, h0, keys))
-    sol = _refine_batch(
+    sol = _refine_program()(
         G_,
         A_,
         flat,

@@ -93,8 +93,12 @@ def test_refresh_polishes_the_best_restart_only(G, mri4, problem):
     polished = solve_latent(G, mri4, b, solver=LM(keep=None, tol=1e-2, refresh=2), **opts)
     best = int(jnp.argmin(plain.restart_loss))
     others = jnp.arange(4) != best
-    assert jnp.array_equal(polished.restart_loss[others], plain.restart_loss[others])
-    assert jnp.array_equal(polished.restart_h[others], plain.restart_h[others])
+    # Two compiled programs: XLA does not promise bit-equal floats across them (the fusion order may
+    # differ; with XLA:CPU's classic emitters the idle restarts' h differ by <= 1.5e-7 and their loss by
+    # <= 2.3e-5 relative), while polishing moved the best restart's h by 9e-5 and its loss by 1e-3.
+    np.testing.assert_allclose(polished.restart_h[others], plain.restart_h[others], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(polished.restart_loss[others], plain.restart_loss[others], rtol=1e-4)
+    assert float(jnp.max(jnp.abs(polished.restart_h[best] - plain.restart_h[best]))) > 1e-5
     assert float(polished.restart_loss[best]) < float(plain.restart_loss[best])
     assert int(polished.iterations) > int(plain.iterations)
 

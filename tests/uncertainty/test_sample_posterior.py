@@ -20,11 +20,13 @@ from .conftest import lung_like_generator, mlp_generator, noise_std
 K, SIZE, PROBLEMS, DRAWS, KEPT = 4, 16, 20, 1000, 250
 
 
-# the tests that share the sampled calibration (25 s) run on one xdist worker (`--dist loadgroup`), so it is sampled once
+# the tests that share the sampled calibration (25 s) run on one xdist worker (`--dist loadgroup`), so it is sampled once;
+# session scope, because a module-scoped fixture is rebuilt when xdist runs another module's test between them (it was
+# sampled twice in a suite run)
 ON_ONE_WORKER = pytest.mark.xdist_group("posterior_calibration")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def calibration():
     """20 in-distribution problems (truth h ~ N(0, I)), MRI 8x, 1 % noise, sampled in one call."""
     G = mlp_generator(jax.random.key(0), k=K, size=SIZE)
