@@ -85,9 +85,9 @@ def fast_compile_options() -> dict[str, Any]:
     """Compiler options for ``jax.jit(..., compiler_options=...)`` that shorten XLA:CPU compilation.
 
     XLA:CPU's newer (MLIR) fusion emitters compile more slowly than its classic ones, with the
-    same semantics: on the 128 x 128 ``solve_adaptive`` program (one process, 2 cores) the
-    compilation took about 6 s with them off against 9 s on, and the compiled program ran as fast
-    (``experiments/bench_adaptive.py``). Options only a CPU compiler reads; other backends accept
+    same semantics: the 128 x 128 ``solve_adaptive`` program (2 cores) compiled in 4.4-6 s with
+    them off against 7-9 s on, and ran as fast (``experiments/bench_adaptive.py``: first call
+    12.5 s -> 9.9 s on average). Options only a CPU compiler reads; other backends accept
     and ignore them. Checked once per process on a one-line program: where this jaxlib does not
     know the option (older or newer releases), the empty dict (XLA's defaults).
 
