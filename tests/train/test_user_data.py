@@ -178,6 +178,10 @@ def _flip_weight_bytes(workdir, step):
     raise AssertionError("no byte flip that decodes silently was found")
 
 
+# After the refused resume, Orbax's asyncio callbacks can fire on an event loop already closed ("Exception
+# ignored in: None ... RuntimeError: Event loop is closed", reported by pytest as unraisable in this test; one
+# clean-clone CI run of 3): Orbax's clean-up, not a missed error. The assertions below check the refusal itself.
+@pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
 def test_flipped_weight_bytes_are_detected(run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(run[0], workdir)
