@@ -86,8 +86,8 @@ def fast_compile_options() -> dict[str, Any]:
 
     XLA:CPU's newer (MLIR) fusion emitters compile more slowly than its classic ones, with the
     same semantics: the 128 x 128 ``solve_adaptive`` program (2 cores) compiled in 4.4-6 s with
-    them off against 7-9 s on, and ran as fast (``experiments/bench_adaptive.py``: first call
-    12.5 s -> 9.9 s on average). Options only a CPU compiler reads; other backends accept
+    them off against 7-9 s on, and ran as fast (``experiments/bench_adaptive.py``, two quiet runs
+    alternating with the default: first call 10.5 / 9.2 s against 13.0 / 11.9 s). Options only a CPU compiler reads; other backends accept
     and ignore them. Checked once per process on a one-line program: where this jaxlib does not
     know the option (older or newer releases), the empty dict (XLA's defaults).
 
