@@ -50,7 +50,7 @@ from manifold.solve._problem import (
 )
 from manifold.solve.latent import _base_point, _init_kind, _starts, default_solver, solve_latent
 from manifold.solve.solvers import LM, Adam, _finite
-from manifold.solve.sparse import _fista, _jacobian_norm, _transform
+from manifold.solve.sparse import _fista, _jacobian_norm, _transform, _universal_factor
 
 __all__ = ["AdaptiveSolution", "data_consistency", "solve_adaptive"]
 
@@ -312,7 +312,7 @@ def _sparse_deviation(A, W, b, x, s2, steps):
     component, ``n`` pixels), as :func:`~manifold.solve.solve_sparse_deviation`'s default: a
     coefficient enters only with more data support than noise would give it.
     """
-    mu = 2.0 * jnp.sqrt(s2) * math.sqrt(2.0 * math.log(x.size))
+    mu = jnp.sqrt(s2) * _universal_factor(x.size)
     norm = 1.0 if getattr(A, "exact_pinv", False) else _jacobian_norm(A, x)  # a masked unitary map: 1
     t = 1.0 / (2.0 * (1.01 * norm) ** 2)
     if isinstance(A, LinearOperator):  # the gradient in closed form (less to compile than its transpose)

@@ -87,6 +87,11 @@ def _soft(v, t):
     return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0.0)
 
 
+def _universal_factor(n_pixels: int) -> float:
+    """``2 sqrt(2 log n)``: the default ``mu`` per unit noise std, ``mu / 2`` the universal threshold."""
+    return 2.0 * math.sqrt(2.0 * math.log(n_pixels))
+
+
 def _fista(grad: Callable, c: jax.Array, t, mu, steps: int) -> jax.Array:
     """``steps`` FISTA iterations on ``f(c) + mu ||c||_1`` from ``c`` with step ``t`` (``grad`` = f's gradient)."""
 
@@ -228,7 +233,7 @@ def solve_sparse_deviation(
     )
     if mu is None and lam_rel == 0.0 and w_abs == 0.0 and s2 == 0.0:
         raise ValueError("mu: the default weight follows the noise level, but lam = 0 states noiseless data; give mu")
-    mu_noise = 2.0 * math.sqrt(2.0 * math.log(math.prod(image_shape))) if mu is None else 0.0
+    mu_noise = _universal_factor(math.prod(image_shape)) if mu is None else 0.0
     start = solve_latent(
         G, A, b, lam=lam, noise_level=noise_level, key=key, restarts=restarts, init=init, latent_dim=latent_dim, warn=False
     )
