@@ -21,7 +21,9 @@ __all__ = ["Haar"]
 
 
 def _split(x: jax.Array) -> jax.Array:
-    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+    h, w = x.shape[0] // 2, x.shape[1] // 2
+    blocks = x.reshape(h, 2, w, 2)  # reshapes and static slices: nothing strided to scatter or gather
+    a, b, c, d = blocks[:, 0, :, 0], blocks[:, 0, :, 1], blocks[:, 1, :, 0], blocks[:, 1, :, 1]
     ll, lh = (a + b + c + d) / 2, (a - b + c - d) / 2
     hl, hh = (a + b - c - d) / 2, (a - b - c + d) / 2
     return jnp.block([[ll, lh], [hl, hh]])
@@ -30,11 +32,14 @@ def _split(x: jax.Array) -> jax.Array:
 def _merge(y: jax.Array) -> jax.Array:
     h, w = y.shape[0] // 2, y.shape[1] // 2
     ll, lh, hl, hh = y[:h, :w], y[:h, w:], y[h:, :w], y[h:, w:]
-    x = jnp.zeros(y.shape, y.dtype)
-    x = x.at[0::2, 0::2].set((ll + lh + hl + hh) / 2)
-    x = x.at[0::2, 1::2].set((ll - lh + hl - hh) / 2)
-    x = x.at[1::2, 0::2].set((ll + lh - hl - hh) / 2)
-    return x.at[1::2, 1::2].set((ll - lh - hl + hh) / 2)
+    top = jnp.stack([(ll + lh + hl + hh) / 2, (ll - lh + hl - hh) / 2], axis=-1)  # rows 0::2
+    bottom = jnp.stack([(ll + lh - hl - hh) / 2, (ll - lh - hl + hh) / 2], axis=-1)  # rows 1::2
+    return jnp.stack([top, bottom], axis=1).reshape(2 * h, 2 * w)
+
+
+def _set_corner(x: jax.Array, block: jax.Array) -> jax.Array:
+    """``x`` with its top-left corner replaced by ``block``."""
+    return jax.lax.dynamic_update_slice(x, block, (0, 0))
 
 
 class Haar(LinearOperator):
@@ -68,14 +73,14 @@ class Haar(LinearOperator):
     def _forward(self, x):
         h, w = self.in_shape
         for _ in range(self.levels):
-            x = x.at[:h, :w].set(_split(x[:h, :w]))
+            x = _set_corner(x, _split(x[:h, :w]))
             h, w = h // 2, w // 2
         return x
 
     def _adjoint(self, y):
         h, w = self.in_shape[0] >> (self.levels - 1), self.in_shape[1] >> (self.levels - 1)
         for _ in range(self.levels):
-            y = y.at[:h, :w].set(_merge(y[:h, :w]))
+            y = _set_corner(y, _merge(y[:h, :w]))
             h, w = h * 2, w * 2
         return y
 

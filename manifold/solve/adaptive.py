@@ -276,13 +276,15 @@ def _refine_batch(
             return (variables, state, state_latent, best, start), (f_fit, f_val)
 
         variables0 = (free0, h_i)
-        x0 = G(h_i)
-        best0 = (jnp.float32(jnp.inf), x0, kept(variables0), jnp.int32(0), jnp.int32(0))
-        carry0 = (variables0, opt.init(variables0), opt_latent.init(h_i), best0, x0)
-        (variables, _, _, best, x0), (fits, vals) = jax.lax.scan(step, carry0, jnp.arange(latent_steps + steps))
+        image = jax.eval_shape(G, h_i)
+        blank = jnp.zeros(image.shape, image.dtype)  # replaced at the first refining step
+        best0 = (jnp.float32(jnp.inf), blank, kept(variables0), jnp.int32(0), jnp.int32(0))
+        carry0 = (variables0, opt.init(variables0), opt_latent.init(h_i), best0, blank)
+        # steps + 1 scored iterates: the last step scores the last iterate (its update is discarded),
+        # so the program holds one copy of the generator's forward and gradient, not a second forward.
+        (_, _, _, best, x0), (fits, vals) = jax.lax.scan(step, carry0, jnp.arange(latent_steps + steps + 1))
         fits, vals = fits[latent_steps:], vals[latent_steps:]
-        _, (x_last, f_fit, f_val) = loss(variables, True)  # the last iterate is scored too
-        _, x, v, stop, _ = _keep_best(best, f_val, x_last, kept(variables), margin)
+        _, x, v, stop, _ = best
         h = v[1] if uncertainty else v
         if deviation_steps:
             x = _sparse_deviation(A, W, b_i, x, s2, deviation_steps)
@@ -297,10 +299,7 @@ def _refine_batch(
         residual = jnp.linalg.norm(real_view(A(x) - b_i)) / norm_b
         latent_residual = jnp.linalg.norm(real_view(A(x0) - b_i)) / norm_b
         off = jnp.linalg.norm(x - G(h)) / jnp.maximum(jnp.linalg.norm(x), 1e-30)
-        history = lambda a, last: jnp.concatenate([a, last[None]])
-        return AdaptiveSolution(
-            x, h, x0, off, residual, latent_residual, stop, history(vals, f_val), history(fits, f_fit), s2, x_std
-        )
+        return AdaptiveSolution(x, h, x0, off, residual, latent_residual, stop, vals, fits, s2, x_std)
 
     return jax.vmap(one)(b, h0, keys)
 
