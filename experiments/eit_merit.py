@@ -213,7 +213,7 @@ def main(argv=None) -> dict:
     def adaptive(d, lam):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            sol = solve_adaptive(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve, learning_rate=1e-4)
+            sol = solve_adaptive(G, F, jnp.asarray(d), lam=lam, restarts=cfg.restarts, key=k_solve)  # step: the card's
         return np.asarray(sol.x)
 
     methods = {  # name: (reconstruction (data, weight) -> images, weight grid, grid growth factor)

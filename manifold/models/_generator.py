@@ -43,6 +43,11 @@ class Generator:
         strings; values numbers, strings, booleans or ``None``. ``load_generator`` reads them from
         the model card, where ``experiments/bench_pruning.py --record`` writes a setting only when
         it agreed with ``LM()`` on every held-out problem it was run on.
+      adaptive_options: defaults of :func:`manifold.solve.solve_adaptive`'s refinement options
+        (``steps``, ``learning_rate``, ``pull``, ``holdout``) for this generator, used where the
+        call leaves them to ``None``, or ``None`` (the function's own defaults). Read from the
+        model card like ``solver_options``; e.g. ``eit-vae``'s card records the refinement step
+        size chosen on held-out EIT phantoms.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class Generator:
         name: str = "generator",
         prior_weight: float | None = None,
         solver_options: Mapping[str, Any] | None = None,
+        adaptive_options: Mapping[str, Any] | None = None,
     ):
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim: expected a positive integer, got {latent_dim}")
@@ -72,12 +78,18 @@ class Generator:
         self.encode_apply = encode
         self.name = name
         self.prior_weight = prior_weight
-        self._solver_options = _options_tuple(solver_options)
+        self._solver_options = _options_tuple(solver_options, "solver_options")
+        self._adaptive_options = _options_tuple(adaptive_options, "adaptive_options")
 
     @property
     def solver_options(self) -> dict[str, Any] | None:
         """The default solver's options (see the class docstring), a new dict, or ``None``."""
         return None if self._solver_options is None else dict(self._solver_options)
+
+    @property
+    def adaptive_options(self) -> dict[str, Any] | None:
+        """The refinement's default options (see the class docstring), a new dict, or ``None``."""
+        return None if self._adaptive_options is None else dict(self._adaptive_options)
 
     def replace(self, **changes) -> Generator:
         """A copy with some of the keyword arguments of the constructor changed (the weights shared).
@@ -96,6 +108,7 @@ class Generator:
             "name": self.name,
             "prior_weight": self.prior_weight,
             "solver_options": self.solver_options,
+            "adaptive_options": self.adaptive_options,
         }
         unknown = set(changes) - set(fields)
         if unknown:
@@ -112,12 +125,13 @@ class Generator:
             self.name,
             self.prior_weight,
             self._solver_options,
+            self._adaptive_options,
         )
         return (self.params,), static
 
     @classmethod
     def tree_unflatten(cls, static, children):
-        apply, latent_dim, image_shape, encode, name, prior_weight, solver_options = static
+        apply, latent_dim, image_shape, encode, name, prior_weight, solver_options, adaptive_options = static
         return cls(
             apply,
             children[0],
@@ -127,6 +141,7 @@ class Generator:
             name=name,
             prior_weight=prior_weight,
             solver_options=None if solver_options is None else dict(solver_options),
+            adaptive_options=None if adaptive_options is None else dict(adaptive_options),
         )
 
     def __call__(self, h: jax.Array) -> jax.Array:
@@ -169,17 +184,17 @@ class Generator:
         return f"Generator(name={self.name!r}, latent_dim={self.latent_dim}, image_shape={self.image_shape})"
 
 
-def _options_tuple(options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+def _options_tuple(options: Mapping[str, Any] | None, argname: str) -> tuple[tuple[str, Any], ...] | None:
     """``options`` as sorted ``(key, value)`` pairs (hashable: a generator's static data), checked."""
     if options is None:
         return None
     if not isinstance(options, Mapping):
-        raise TypeError(f"solver_options: expected a mapping of option names to values, or None, got {options!r}")
+        raise TypeError(f"{argname}: expected a mapping of option names to values, or None, got {options!r}")
     for key, value in options.items():
         if not isinstance(key, str):
-            raise TypeError(f"solver_options: expected string keys, got {key!r}")
+            raise TypeError(f"{argname}: expected string keys, got {key!r}")
         if not (value is None or isinstance(value, (bool, int, float, str))):
-            raise TypeError(f"solver_options[{key!r}]: expected a number, string, bool or None, got {value!r}")
+            raise TypeError(f"{argname}[{key!r}]: expected a number, string, bool or None, got {value!r}")
     return tuple(sorted(options.items()))
 
 

@@ -231,7 +231,7 @@ def _load_exported(path: Path, expected: dict[str, Any], step: int | None, verif
         raise _corrupt(params_dir, err) from err
     except Exception as err:  # Orbax raises many types; report them in one clear error
         raise _corrupt(params_dir, err) from err
-    return config, graphdef, state, pure, generator_only, {k: card.get(k) for k in ("prior_weight", "solver_options")}
+    return config, graphdef, state, pure, generator_only, {k: card.get(k) for k in ("prior_weight", "solver_options", "adaptive_options")}
 
 
 def _load_store(path: Path, expected: dict[str, Any], step: int | None, verify: bool):
@@ -286,8 +286,9 @@ def load_generator(
 
     Returns:
       A :class:`Generator` (with ``encode`` = posterior mean / code for the VAE / autoencoder, and
-      ``prior_weight``, the solvers' default latent prior weight, and ``solver_options``, their
-      default solver's options, when the card records them).
+      ``prior_weight``, the solvers' default latent prior weight, ``solver_options``, their
+      default solver's options, and ``adaptive_options``, ``solve_adaptive``'s default refinement
+      options, when the card records them).
 
     Raises:
       TypeError: ``name_or_path`` is neither a string nor a path.
@@ -347,7 +348,7 @@ def load_generator(
                 image_shape=config.image_shape,
                 name=name,
             )
-        return G.replace(**defaults)  # the card's prior_weight and solver_options
+        return G.replace(**defaults)  # the card's prior_weight, solver_options and adaptive_options
     except (TypeError, ValueError) as err:  # the card's calibrated defaults; the rest was checked on loading
         raise ValueError(f"checkpoint: model card {path / CARD_FILENAME}: {err}") from err
 

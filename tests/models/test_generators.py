@@ -135,30 +135,46 @@ def test_prior_weight_is_read_from_the_card_and_kept_through_jit(tmp_path):
         load_generator(path)
 
 
-def test_solver_options_are_read_from_the_card_and_kept_through_jit(tmp_path):
+@pytest.mark.parametrize(
+    ("field", "options"),
+    [("solver_options", {"steps": 50, "start_jacobian": "shared"}), ("adaptive_options", {"steps": 50, "learning_rate": 1e-4})],
+)
+def test_card_options_are_read_and_kept_through_jit(tmp_path, field, options):
     path = _export(build_model(ModelConfig("vae", K, S, CHANNELS), seed=1), tmp_path / "g")
-    assert load_generator(path).solver_options is None
-    record_in_model_card(path, solver_options={"steps": 50, "start_jacobian": "shared"})
+    assert getattr(load_generator(path), field) is None
+    record_in_model_card(path, **{field: options})
     G = load_generator(path)
-    assert G.solver_options == {"start_jacobian": "shared", "steps": 50}
+    assert getattr(G, field) == options
     leaves, treedef = jax.tree_util.tree_flatten(G)
-    assert jax.tree_util.tree_unflatten(treedef, leaves).solver_options == G.solver_options
+    assert getattr(jax.tree_util.tree_unflatten(treedef, leaves), field) == options
     assert hash(treedef) == hash(jax.tree_util.tree_structure(load_generator(path)))  # static: one compilation
-    G.solver_options["steps"] = 1  # a copy: the generator's own options do not change
-    assert G.solver_options["steps"] == 50
-    record_in_model_card(path, solver_options={"steps": [50]})
-    with pytest.raises(ValueError, match=r"model card .*model_card.json: solver_options\['steps'\]: expected a number"):
+    getattr(G, field)["steps"] = 1  # a copy: the generator's own options do not change
+    assert getattr(G, field)["steps"] == 50
+    record_in_model_card(path, **{field: {"steps": [50]}})
+    with pytest.raises(ValueError, match=rf"model card .*model_card.json: {field}\['steps'\]: expected a number"):
         load_generator(path)
-    record_in_model_card(path, solver_options="fast")
-    with pytest.raises(ValueError, match="solver_options: expected a mapping"):
+    record_in_model_card(path, **{field: "fast"})
+    with pytest.raises(ValueError, match=f"{field}: expected a mapping"):
         load_generator(path)
+
+
+def test_shipped_eit_vae_carries_its_refinement_step_size():
+    card = read_model_card("eit-vae")
+    assert load_generator("eit-vae").adaptive_options == {"learning_rate": 1e-4} == card["adaptive_options"]
+    assert "held-out" in card["adaptive_options_calibration"]["how"]
 
 
 def test_generator_replace_changes_only_what_it_names():
     G = Generator(lambda p, h: h * p["s"], {"s": jnp.ones(())}, latent_dim=2, image_shape=(2,), name="id")
-    G2 = G.replace(prior_weight=0.5, solver_options={"steps": 10})
-    assert (G2.prior_weight, G2.solver_options, G2.name, G2.params is G.params) == (0.5, {"steps": 10}, "id", True)
-    assert (G.prior_weight, G.solver_options) == (None, None)
+    G2 = G.replace(prior_weight=0.5, solver_options={"steps": 10}, adaptive_options={"pull": 0.0})
+    assert (G2.prior_weight, G2.solver_options, G2.adaptive_options, G2.name, G2.params is G.params) == (
+        0.5,
+        {"steps": 10},
+        {"pull": 0.0},
+        "id",
+        True,
+    )
+    assert (G.prior_weight, G.solver_options, G.adaptive_options) == (None, None, None)
     with pytest.raises(TypeError, match="replace: unknown argument"):
         G.replace(weights=None)
 

@@ -121,6 +121,29 @@ def test_bad_options_raise(G, mri4, kwargs, match):
         solve_adaptive(G, mri4, b, key=jax.random.key(0), **kwargs)
 
 
+def test_the_generators_card_sets_the_refinement_defaults(G, mri4):
+    b, s = _noisy(mri4, _lesioned(G, jax.random.key(3)), jax.random.key(4))
+
+    def run(G_, **kwargs):
+        return solve_adaptive(
+            G_, mri4, b, noise_level=s, key=jax.random.key(5), restarts=2, data_consistency=False, **kwargs
+        )
+
+    carded = G.replace(adaptive_options={"steps": 20, "learning_rate": 3e-3})
+    from_card = run(carded)
+    assert from_card.validation_history.shape == (21,)
+    # the whole trajectory (the held-out misfit per iterate) is the one of the same options passed in the call
+    history = lambda sol: np.asarray(sol.validation_history)
+    np.testing.assert_allclose(history(from_card), history(run(G, steps=20, learning_rate=3e-3)), rtol=1e-5)
+    overridden = run(carded, learning_rate=1e-4)  # the call wins over the card
+    np.testing.assert_allclose(history(overridden), history(run(G, steps=20, learning_rate=1e-4)), rtol=1e-5)
+    assert np.max(np.abs(history(from_card) - history(overridden)) / history(overridden)) > 0.01
+    with pytest.raises(ValueError, match=r"G.adaptive_options: unknown option\(s\) \['lr'\]"):
+        run(G.replace(adaptive_options={"lr": 1e-3}))
+    with pytest.raises(ValueError, match="learning_rate"):
+        run(G.replace(adaptive_options={"learning_rate": -1.0}))
+
+
 def test_bad_generator_and_consistency_raise(G, mri4):
     b = mri4(G(jnp.zeros(K)))
     with pytest.raises(TypeError, match="G"):
