@@ -320,6 +320,8 @@ def _refine_batch(
         off = jnp.linalg.norm(x - G(h)) / jnp.maximum(jnp.linalg.norm(x), 1e-30)
         return AdaptiveSolution(x, h, x0, off, residual, latent_residual, stop, vals, fits, s2, x_std)
 
+    if b.shape[0] == 1:  # one data vector: no vmap, whose batching of the scan re-traces its body
+        return jax.tree_util.tree_map(lambda a: a[None], one(b[0], h0[0], keys[0]))
     return jax.vmap(one)(b, h0, keys)
 
 
