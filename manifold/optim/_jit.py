@@ -88,10 +88,9 @@ def fast_compile_options() -> dict[str, Any]:
     same semantics: the 128 x 128 ``solve_adaptive`` program (2 cores; as it was before its own
     trim to 2.4 s) compiled in 4.4-6 s with them off against 7-9 s on, and ran as fast
     (``experiments/bench_adaptive.py``, two quiet runs alternating with the default: first call
-    10.5 / 9.2 s against 13.0 / 11.9 s). Options only a
-    CPU compiler reads; other backends accept and ignore them. Checked once per process on a
-    one-line program: where this jaxlib does not know the option (older or newer releases), the
-    empty dict (XLA's defaults).
+    10.5 / 9.2 s against 13.0 / 11.9 s). Options only a CPU compiler reads; other backends accept
+    and ignore them. Checked once per process on a one-line program: where this jaxlib does not
+    know the option (older or newer releases), the empty dict (XLA's defaults).
 
     Returns:
       The options, or ``{}``.
